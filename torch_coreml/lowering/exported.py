@@ -1,0 +1,126 @@
+"""From an `nn.Module` or `ExportedProgram` to a lowered MIL function.
+
+capture (torch.export) → decompose (torch's table, kept ops dry-run checked) → walk the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+
+from ..errors import ConversionError
+from ..mil import dtypes as dt
+from ..mil.targets import Target
+from . import ops as _ops  # noqa: F401  (registers the lowerings)
+from .decompositions import decomposition_table
+from .dry_run import accepts
+from .graph import DEFAULT_UPPER_BOUND, GraphInput, GraphLowerer, LoweredFunction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoweredProgram:
+    lowered: LoweredFunction
+    in_spec: Any  # pytree spec of (args, kwargs)
+    out_spec: Any
+    user_input_leaves: list[int]  # which flattened input leaves feed the program, in order
+    exported: ExportedProgram
+
+
+def capture(obj: Any, example_inputs: Any = None, dynamic_shapes: Any = None) -> ExportedProgram:
+    if isinstance(obj, ExportedProgram):
+        return obj
+    if isinstance(obj, torch.nn.Module):
+        if example_inputs is None:
+            raise ConversionError("exporting an nn.Module needs example_inputs (a tuple of tensors)")
+        args, kwargs = _split_inputs(example_inputs)
+        was_training = obj.training
+        obj.eval()
+        try:
+            return torch.export.export(obj, args, kwargs, dynamic_shapes=dynamic_shapes)
+        finally:
+            obj.train(was_training)
+    raise ConversionError(f"cannot convert a {type(obj).__name__}: expected a torch.export.ExportedProgram, "
+                          "an nn.Module with example_inputs, or a TorchScript module")
+
+
+def _split_inputs(example_inputs: Any) -> tuple[tuple, dict]:
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,), {}
+    if isinstance(example_inputs, dict):
+        return (), dict(example_inputs)
+    if isinstance(example_inputs, list):
+        return tuple(example_inputs), {}
+    if isinstance(example_inputs, tuple) and len(example_inputs) == 2 and isinstance(example_inputs[1], dict) \
+            and isinstance(example_inputs[0], tuple):
+        return example_inputs
+    return tuple(example_inputs), {}
+
+
+def decompose(ep: ExportedProgram, target: Target, float_dtype: dt.DType) -> ExportedProgram:
+    def dry_run(op, args, kwargs):
+        return accepts(op, args, kwargs, mil_target=target, float_dtype=float_dtype)
+
+    return ep.run_decompositions(decomposition_table(dry_run))
+
+
+def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType,
+                   input_names=(), output_names=()) -> LoweredProgram:
+    ep = decompose(ep, target, float_dtype)
+    sig = ep.graph_signature
+    state = ep.state_dict
+    feeds: dict[str, GraphInput] = {}
+    user_index = 0
+    leaves: list[int] = []
+    for spec in sig.input_specs:
+        name = spec.arg.name
+        if spec.kind == InputKind.USER_INPUT:
+            node = _placeholder(ep, name)
+            if isinstance(node.meta.get("val"), torch.Tensor):
+                feeds[name] = GraphInput(name, user_index=len(leaves))
+                leaves.append(user_index)
+            else:
+                feeds[name] = GraphInput(name, value=torch.tensor(node.meta.get("val")))
+            user_index += 1
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            feeds[name] = GraphInput(name, value=state[spec.target] if spec.target in state
+                                     else ep.constants[spec.target])
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            feeds[name] = GraphInput(name, value=ep.constants[spec.target])
+        else:
+            raise ConversionError(f"graph input {name!r} of kind {spec.kind.name} is not supported")
+    for spec in sig.output_specs:
+        if spec.kind != OutputKind.USER_OUTPUT:
+            raise ConversionError(
+                f"the model mutates {spec.kind.name.lower().replace('_', ' ')} {spec.target!r} in forward; "
+                "Core ML programs are functional (stateful models need iOS18 states, not supported yet)")
+    lowerer = GraphLowerer(ep.graph, feeds, target=target, float_dtype=float_dtype,
+                           input_names=input_names, output_names=output_names, ranges=_ranges(ep))
+    lowered = lowerer.lower()
+    return LoweredProgram(lowered, ep.call_spec.in_spec, ep.call_spec.out_spec, leaves, ep)
+
+
+def _placeholder(ep: ExportedProgram, name: str) -> torch.fx.Node:
+    for node in ep.graph.nodes:
+        if node.op == "placeholder" and node.name == name:
+            return node
+    raise ConversionError(f"no placeholder named {name!r}")
+
+
+def _ranges(ep: ExportedProgram) -> dict[str, tuple[int, int]]:
+    """Symbol name → (lo, hi) from export's range constraints; unbounded gets a finite default."""
+    out = {}
+    for sym, vr in ep.range_constraints.items():
+        lo = int(vr.lower) if vr.lower.is_finite else 1
+        hi = int(vr.upper) if vr.upper.is_finite else DEFAULT_UPPER_BOUND
+        if not vr.upper.is_finite:
+            log.info("dimension %s has no upper bound; using %d (set Dim(max=...) to change it)",
+                     sym, DEFAULT_UPPER_BOUND)
+        out[str(sym)] = (max(lo, 1), max(hi, lo, 1))
+    return out

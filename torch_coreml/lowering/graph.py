@@ -1,0 +1,248 @@
+"""Walk an ATen FX graph (from torch.export or aot_autograd) and build one MIL function.
+
+Inputs, parameters, buffers and lifted constants become function inputs or consts; each call node goes
+through its registered lowering; outputs get unique names and I/O-legal dtypes (Core ML programs take
+and return fp32/int32 tensors, fp16 from iOS16). Every node that cannot be lowered is collected, so
+the error lists all of them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.fx
+
+from ..errors import ConversionError
+from ..mil import dtypes as dt
+from ..mil.builder import Builder, NameScope, sanitize_name
+from ..mil.program import Block, Function, Var
+from ..mil.targets import Target
+from ..mil.types import Symbol, TensorType
+from .context import LoweringContext, Unsupported
+from .registry import REGISTRY, bind_arguments
+from .unsupported import UnsupportedNode, UnsupportedOpsError, describe_node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IOInfo:
+    """One model input or output: its MIL name/type and the torch dtype to restore on the way out."""
+
+    name: str
+    type: TensorType
+    torch_dtype: torch.dtype
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # flexible dims: axis → (lo, hi)
+
+
+@dataclass
+class GraphInput:
+    """How a graph placeholder is fed: a user input (by position) or a constant tensor."""
+
+    node_name: str
+    user_index: int | None = None
+    value: torch.Tensor | None = None
+
+
+@dataclass
+class LoweredFunction:
+    function: Function
+    inputs: list[IOInfo]
+    outputs: list[IOInfo]
+
+
+_IO_FLOAT = {Target.iOS15: (dt.fp32,)}
+
+
+class GraphLowerer:
+    def __init__(self, graph: torch.fx.Graph, feeds: dict[str, GraphInput], *, target: Target,
+                 float_dtype: dt.DType, input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None, ranges: dict[str, tuple[int, int]] | None = None,
+                 function_name: str = "main"):
+        self.graph = graph
+        self.feeds = feeds
+        self.target = target
+        self.float_dtype = float_dtype
+        self.input_names = list(input_names or [])
+        self.output_names = list(output_names or [])
+        self.ranges = ranges or {}
+        self.function_name = function_name
+        self.env: dict[torch.fx.Node, Any] = {}
+        self.failures: list[UnsupportedNode] = []
+        self.names = NameScope()
+        self.symbols: dict[str, Symbol] = {}
+
+    # -- entry ----------------------------------------------------------------------------------
+    def lower(self) -> LoweredFunction:
+        self._precheck()
+        user_nodes = [n for n in self.graph.nodes if n.op == "placeholder"
+                      and self.feeds[n.name].user_index is not None]
+        user_nodes.sort(key=lambda n: self.feeds[n.name].user_index)
+        io_inputs = [self._input_info(n, i) for i, n in enumerate(user_nodes)]
+        fn = Function(self.function_name, [], Block(), self.target)
+        for info in io_inputs:
+            fn.inputs.append(Var(self.names.reserve(info.name), info.type))
+        b = Builder(fn.block, self.target, self.names)
+        self.b = b
+        for node, var in zip(user_nodes, fn.inputs):
+            compute = self._compute_type(var.type.dtype)
+            self.env[node] = var if compute is var.type.dtype else b.op("cast", x=var, dtype=compute.name,
+                                                                             name=var.name + "_cast")
+        for node in self.graph.nodes:
+            if node.op == "placeholder" and node not in self.env:
+                self.env[node] = self._constant(node)
+            elif node.op == "call_function":
+                self._lower_node(node)
+            elif node.op == "output":
+                outputs = self._outputs(node)
+        if self.failures:
+            raise UnsupportedOpsError(self.failures)
+        fn.block.outputs = [v for v, _ in outputs]
+        return LoweredFunction(fn, io_inputs, [info for _, info in outputs])
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _precheck(self) -> None:
+        for node in self.graph.nodes:
+            if node.op == "call_function" and node.target is not operator.getitem \
+                    and REGISTRY.get(node.target) is None:
+                self.failures.append(UnsupportedNode.from_node(node, "no lowering for this op"))
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _input_info(self, node: torch.fx.Node, index: int) -> IOInfo:
+        meta = node.meta.get("val")
+        if not isinstance(meta, torch.Tensor):
+            raise ConversionError(f"input {node.name!r} is a {type(meta).__name__}; only tensor inputs "
+                                  "can be model inputs (export specializes other values)")
+        name = self.input_names[index] if index < len(self.input_names) else node.name
+        shape, ranges = [], {}
+        for axis, s in enumerate(meta.shape):
+            if _is_static(s):
+                shape.append(int(s))
+            else:
+                sym = self.symbols.setdefault(str(s), Symbol(str(s)))
+                shape.append(sym)
+                ranges[axis] = self.ranges.get(str(s), (1, DEFAULT_UPPER_BOUND))
+        return IOInfo(sanitize_name(name), TensorType(self._io_dtype(meta.dtype), tuple(shape)),
+                      meta.dtype, ranges)
+
+    def _io_dtype(self, torch_dtype: torch.dtype) -> dt.DType:
+        if torch_dtype.is_floating_point:
+            if torch_dtype == torch.float16 and self.target >= Target.iOS16:
+                return dt.fp16
+            return dt.fp32
+        return dt.int32  # ints and bools cross the model boundary as int32
+
+    def _compute_type(self, io_dtype: dt.DType) -> dt.DType:
+        return self.float_dtype if io_dtype.is_float else io_dtype
+
+    def _constant(self, node: torch.fx.Node) -> Var:
+        feed = self.feeds.get(node.name)
+        if feed is None or feed.value is None:
+            raise ConversionError(f"graph input {node.name!r} is neither a user input nor a constant")
+        value = feed.value.detach()
+        ctx = LoweringContext(self.b, self.float_dtype, node)
+        mil = ctx.mil_dtype(value.dtype)
+        if value.dtype == torch.int64:
+            value = value.to(torch.int32)
+        return self.b.const(value.to(mil.torch) if mil.torch else value, mil, name=node.name)
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def _lower_node(self, node: torch.fx.Node) -> None:
+        if node.target is operator.getitem:
+            src, idx = node.args
+            value = self.env.get(src, _MISSING)
+            self.env[node] = _MISSING if value is _MISSING else value[idx]
+            return
+        entry = REGISTRY.get(node.target)
+        if entry is None:
+            self.env[node] = _MISSING
+            return
+        lookup = lambda n: self.env.get(n, _MISSING)  # noqa: E731
+        args = torch.fx.node.map_arg(node.args, lookup)
+        kwargs = torch.fx.node.map_arg(node.kwargs, lookup)
+        if _has_missing(args) or _has_missing(kwargs):
+            self.env[node] = _MISSING  # depends on an unsupported node; that one is reported
+            return
+        ctx = LoweringContext(self.b, self.float_dtype, node)
+        try:
+            bound = bind_arguments(node.target, args, kwargs)
+            result = entry.fn(ctx, **bound)
+        except Unsupported as e:
+            self.failures.append(UnsupportedNode.from_node(node, str(e)))
+            result = _MISSING
+        except Exception as e:  # a lowering bug or a MIL type error: report it against the node
+            raise ConversionError(f"lowering {describe_node(node)} failed: {type(e).__name__}: {e}") from e
+        if result is not _MISSING:
+            _check_result(node, result, ctx)
+        self.env[node] = result
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _outputs(self, node: torch.fx.Node) -> list[tuple[Var, IOInfo]]:
+        (values,) = node.args
+        flat = list(values) if isinstance(values, (list, tuple)) else [values]
+        results, used = [], set()
+        fn_inputs = set(id(v) for v in self.env.values() if isinstance(v, Var) and v.op is None)
+        for i, out_node in enumerate(flat):
+            var = self.env.get(out_node, _MISSING) if isinstance(out_node, torch.fx.Node) else None
+            if var is _MISSING or not isinstance(var, Var):
+                if self.failures:
+                    continue
+                raise ConversionError(f"output {i} ({out_node}) is not a tensor computed by the graph")
+            meta = out_node.meta.get("val")
+            torch_dtype = meta.dtype if isinstance(meta, torch.Tensor) else torch.float32
+            io = self._io_dtype(torch_dtype)
+            name = sanitize_name(self.output_names[i] if i < len(self.output_names) else f"output_{i}")
+            if var.dtype is not io:
+                var = self.b.op("cast", x=var, dtype=io.name, name=name)
+            elif id(var) in used or id(var) in fn_inputs or var.is_const:
+                # Core ML rejects a tensor that is both input and output, or returned twice.
+                var = self.b.op("identity", x=var, name=name)
+            else:
+                var = self._rename(var, name)
+            used.add(id(var))
+            results.append((var, IOInfo(var.name, var.type, torch_dtype)))
+        return results
+
+    def _rename(self, var: Var, name: str) -> Var:
+        if var.name == name:
+            return var
+        return self.b.op("identity", x=var, name=name)
+
+
+DEFAULT_UPPER_BOUND = 8192
+_MISSING = object()  # env value of a node that could not be lowered
+
+
+def _is_static(s) -> bool:
+    if isinstance(s, int):
+        return True
+    return getattr(s, "node", None) is not None and s.node.maybe_as_int() is not None
+
+
+def _has_missing(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(_has_missing(v) for v in x)
+    if isinstance(x, dict):
+        return any(_has_missing(v) for v in x.values())
+    return x is _MISSING
+
+
+def _check_result(node: torch.fx.Node, result: Any, ctx: LoweringContext) -> None:
+    """Compare what a lowering built with the FX metadata: a mismatch is a lowering bug."""
+    meta = node.meta.get("val")
+    pairs = list(zip(result, meta)) if isinstance(result, tuple) and isinstance(meta, (tuple, list)) \
+        else [(result, meta)]
+    for var, m in pairs:
+        if not isinstance(var, Var) or not isinstance(m, torch.Tensor) or not isinstance(var.type, TensorType):
+            continue
+        expected = [int(s) if _is_static(s) else None for s in m.shape]
+        got = list(var.shape)
+        bad_rank = len(expected) != len(got)
+        bad_dim = any(e is not None and isinstance(g, int) and e != g for e, g in zip(expected, got))
+        if bad_rank or bad_dim:
+            raise ConversionError(f"lowering {describe_node(node)} produced shape {tuple(got)}, "
+                                  f"torch says {tuple(m.shape)}")
