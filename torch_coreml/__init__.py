@@ -6,8 +6,8 @@
 """
 
 from .errors import (  # noqa: F401
-    BlobError, ConversionError, MILTypeError, PackageError, RuntimeInputError, TorchCoreMLError,
-    UnsupportedOpError, VerificationError,
+    BlobError, ConversionError, ExecutorError, MILTypeError, PackageError, RuntimeInputError,
+    RuntimeUnavailableError, TorchCoreMLError, UnsupportedOpError, VerificationError,
 )
 from .runtime import load  # noqa: F401
 from .lowering.registry import register_lowering  # noqa: F401

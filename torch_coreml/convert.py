@@ -19,6 +19,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from .coreml_program import CoreMLProgram
+from .errors import ConversionError
 from .format.description import Feature, Metadata, ModelInterface, Ranges
 from .format.serialize import save_model
 from .lowering.exported import LoweredProgram, capture, lower_exported
@@ -44,6 +45,7 @@ def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, 
     ep = capture(obj, example_inputs, dynamic_shapes)
     lowered = lower_exported(ep, target=opts.target, float_dtype=opts.float_dtype,
                              input_names=opts.input_names, output_names=opts.output_names)
+    _check_names(opts, lowered)
     program = Program()
     program.add(lowered.lowered.function)
     run_default_passes(program)
@@ -51,13 +53,23 @@ def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, 
     interface = _interface(lowered, opts)
     path = _private_package_path()
     save_model(path, program, interface)
-    module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module())
+    module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module(), compute_units=opts.compute_units)
     weakref.finalize(module, shutil.rmtree, str(path.parent), True)
     return module
 
 
+def _check_names(opts: ConversionOptions, lowered: LoweredProgram) -> None:
+    for kind, given, actual in (("input", opts.input_names, lowered.lowered.inputs),
+                                ("output", opts.output_names, lowered.lowered.outputs)):
+        if given and len(given) != len(actual):
+            raise ConversionError(f"{len(given)} {kind} name(s) given {list(given)}, but the model has "
+                                  f"{len(actual)} tensor {kind}(s)")
+
+
 def _executor_name(opts: ConversionOptions) -> str:
-    return "reference" if opts.runtime in ("auto", "reference") else opts.runtime
+    # The request itself, not the resolved name: the module resolves it with `select_executor` ("auto"
+    # -> Core ML on macOS when it works) and keeps "auto" when pickled, to resolve again where unpickled.
+    return opts.runtime
 
 
 def _private_package_path() -> Path:

@@ -30,9 +30,9 @@ class OutputError:
 
 
 class CoreMLProgram(CoreMLModule):
-    def __init__(self, package_path: str | os.PathLike, executor: str = "reference",
-                 eager: torch.nn.Module | None = None):
-        super().__init__(package_path, executor)
+    def __init__(self, package_path: str | os.PathLike, executor: str = "auto",
+                 eager: torch.nn.Module | None = None, compute_units: str = "all"):
+        super().__init__(package_path, executor, compute_units)
         # Not a submodule: the eager model must not appear in this module's state_dict.
         object.__setattr__(self, "_eager", eager)
 

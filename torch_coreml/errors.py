@@ -35,3 +35,11 @@ class RuntimeInputError(TorchCoreMLError):
 
 class ConversionError(TorchCoreMLError):
     """A torch graph could not be lowered to MIL."""
+
+
+class RuntimeUnavailableError(TorchCoreMLError):
+    """The requested runtime cannot run on this machine (e.g. runtime="coreml" off macOS)."""
+
+
+class ExecutorError(TorchCoreMLError):
+    """An executor failed to compile, load or run a package (the cause is chained)."""

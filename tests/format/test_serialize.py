@@ -305,3 +305,9 @@ def test_interface_must_match_the_function(tmp_path):
     interface = ModelInterface([Feature("y", dt.fp32, (2, 3))], describe_function(fn).outputs)
     with pytest.raises(PackageError, match=r"inputs \['y'\] do not match"):
         save_model(tmp_path / "m.mlpackage", program, interface)
+
+
+def test_an_input_cannot_also_be_an_output(tmp_path):
+    fn, b = relu_function()
+    with pytest.raises(PackageError, match=r"\['x'\] are both inputs and outputs"):
+        save_model(tmp_path / "m.mlpackage", finish(fn, b, fn.inputs[0]))

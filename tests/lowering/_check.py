@@ -18,9 +18,10 @@ from tests.tolerances import TOLERANCES
 
 
 def check_conversion(model, inputs, *, precision: str = "float32", target: str = "iOS17",
-                     dynamic_shapes=None, run_inputs=None, atol=None, rtol=None, **options):
+                     dynamic_shapes=None, run_inputs=None, atol=None, rtol=None, eager=None, **options):
     """Returns the converted module. `run_inputs` (a list of input tuples) are extra inputs to
-    compare on, e.g. other batch sizes for a dynamic-shape model."""
+    compare on, e.g. other batch sizes for a dynamic-shape model. `eager` is the reference to compare
+    with when `model` itself cannot be called (a path to a TorchScript file); default: `model`."""
     if isinstance(inputs, torch.Tensor):
         inputs = (inputs,)
     model = model.eval() if isinstance(model, torch.nn.Module) else model
@@ -37,7 +38,7 @@ def check_conversion(model, inputs, *, precision: str = "float32", target: str =
         loaded = torch_coreml.load(path)
         for args in [inputs] + list(run_inputs or []):
             with torch.no_grad():
-                expected = model(*args)
+                expected = (eager or model)(*args)
             got = loaded(*args)
             exp_leaves, exp_spec = pytree.tree_flatten(expected)
             got_leaves, got_spec = pytree.tree_flatten(got)

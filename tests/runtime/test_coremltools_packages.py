@@ -163,11 +163,11 @@ def test_stateful_package_keeps_its_state(tmp_path):
 
     model = models.Accumulator().eval()
     x = r(2, 3, dtype=torch.float16)
-    traced = torch.jit.trace(model, (x,))
-    model.total.zero_()
     fp16 = ct.TensorType(shape=(2, 3), dtype=np.float16)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # tracing a module that mutates a buffer warns, rightly
+        traced = torch.jit.trace(model, (x,))
+        model.total.zero_()
         mlmodel = ct.convert(traced, inputs=[fp16], convert_to="mlprogram",
                              states=[ct.StateType(wrapped_type=fp16, name="total")],
                              minimum_deployment_target=ct.target.iOS18)
@@ -179,3 +179,25 @@ def test_stateful_package_keeps_its_state(tmp_path):
         torch.testing.assert_close(module(x), (x * step) * 2)
     module.reset_states()
     torch.testing.assert_close(module(x), x * 2)
+
+
+@pytest.mark.parametrize("target", ["iOS16", "iOS18"])
+def test_compressed_weights(target, tmp_path):
+    """iOS16 constexpr ops carry their parameters as attributes, iOS18 ones as literal inputs."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    model, x = models.MLP().eval(), r(4, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlmodel = ct.convert(torch.jit.trace(model, (x,)), inputs=[ct.TensorType(shape=x.shape)],
+                             convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, target))
+        config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(weight_threshold=10))
+        cto.linear_quantize_weights(mlmodel, config).save(str(tmp_path / "q.mlpackage"))
+    module = torch_coreml.load(tmp_path / "q.mlpackage")
+    with torch.no_grad():
+        assert_matches(module(x), model(x), 1e-2, f"int8 weights {target}")
+    program, interface = load_model(tmp_path / "q.mlpackage")
+    again = save_model(tmp_path / "resaved.mlpackage", program, interface)
+    assert_coremltools_accepts(again)
+    assert torch.equal(torch_coreml.load(again)(x), module(x))

@@ -11,7 +11,7 @@ from torch_coreml.format.description import Enumerated, Ranges, describe_functio
 from torch_coreml.format.serialize import save_model
 from torch_coreml.mil.builder import new_function
 from torch_coreml.mil.program import Program
-from torch_coreml.mil.types import Symbol, TensorType, tensor
+from torch_coreml.mil.types import StateType, Symbol, TensorType, tensor
 from torch_coreml.runtime.reference import ReferenceExecutor
 
 from ..oracle import assert_coremltools_accepts
@@ -149,3 +149,31 @@ def test_a_kernel_disagreeing_with_inference_is_reported(affine):
     relu.outputs[0].type = TensorType(relu.outputs[0].dtype, (2, 13))  # pretend inference said so
     with pytest.raises(MILTypeError, match=r"relu 'y_op'.*shape \[2, 12\].*catalogue bug"):
         executor.run({"x": torch.zeros(2, 12)})
+
+
+def test_states_persist_between_calls(tmp_path):
+    fn, b = new_function("main", {"x": tensor("fp16", (2, 3)), "acc": StateType(tensor("fp16", (2, 3)))}, "iOS18")
+    x, acc = fn.inputs
+    total = b.op("add", x=b.op("read_state", input=acc), y=x)
+    b.op("write_state", input=acc, data=total)
+    fn.block.outputs = [b.op("mul", x=b.op("read_state", input=acc), y=np.float16(2))]
+    executor = ReferenceExecutor(save(tmp_path, fn))
+    assert [f.name for f in executor.interface.states] == ["acc"]
+    x = torch.rand(2, 3, dtype=torch.float16)
+    for step in (1, 2, 3):
+        torch.testing.assert_close(next(iter(executor.run({"x": x}).values())), x * step * 2)
+    torch.testing.assert_close(executor.read_state("acc"), x * 3)
+    executor.write_state("acc", torch.ones(2, 3))
+    torch.testing.assert_close(next(iter(executor.run({"x": x}).values())), (x + 1) * 2)
+    executor.reset_states()
+    torch.testing.assert_close(executor.read_state("acc"), torch.zeros(2, 3, dtype=torch.float16))
+    with pytest.raises(RuntimeInputError, match=r"state 'acc': expected shape \[2, 3\], got \[3\]"):
+        executor.write_state("acc", torch.ones(3))
+
+
+def test_unbounded_symbolic_input_by_default(tmp_path):
+    fn, b = new_function("main", {"x": tensor("fp32", (Symbol("n"), 2))}, "iOS17")
+    fn.block.outputs = [b.op("relu", x=fn.inputs[0])]
+    executor = ReferenceExecutor(save(tmp_path, fn))
+    assert executor.interface.inputs[0].flexibility == Ranges(((1, None), (2, 2)))
+    assert next(iter(executor.run({"x": torch.ones(100, 2)}).values())).shape == (100, 2)

@@ -24,7 +24,7 @@ from typing import Sequence
 from ..errors import PackageError
 from ..mil import dtypes as dt
 from ..mil.targets import Target
-from ..mil.types import Dim, Symbol, TensorType
+from ..mil.types import Dim, StateType, Symbol, TensorType
 from .proto import coreml_pb2 as pb
 
 logger = logging.getLogger(__name__)
@@ -217,8 +217,6 @@ def describe_function(fn, metadata: Metadata | None = None, flexibility: dict | 
     `flexibility` maps input names to a Ranges / Enumerated. An input with symbolic dims and no
     entry there gets an unbounded range (lower bound 1) for each symbolic dim.
     """
-    from ..mil.types import StateType
-
     flexibility = flexibility or {}
     inputs, states = [], []
     for var in fn.inputs:
@@ -241,10 +239,24 @@ def _tensor_type(t, where: str) -> TensorType:
     return t
 
 
+def check_io_rules(fn) -> None:
+    """Rules Core ML puts on a model's function that a MIL program alone does not: at least one output,
+    unique output names, and no value that is both an input and an output (the macOS compiler rejects
+    that; an identity op fixes it). Checked when writing, not when reading someone else's package."""
+    outputs = [v.name for v in fn.block.outputs]
+    if not outputs:
+        raise PackageError(f"function {fn.name!r} has no outputs; a Core ML model needs at least one")
+    repeated = sorted({n for n in outputs if outputs.count(n) > 1})
+    if repeated:
+        raise PackageError(f"function {fn.name!r} returns {repeated} more than once; output names must be unique")
+    passthrough = sorted(set(outputs) & {v.name for v in fn.inputs})
+    if passthrough:
+        raise PackageError(f"{passthrough} are both inputs and outputs of function {fn.name!r}; Core ML rejects "
+                           "that (return an identity op's output instead)")
+
+
 def check_against_function(interface: ModelInterface, fn) -> None:
     """The description must mirror the function: same names, order, dtypes and static dims."""
-    from ..mil.types import StateType
-
     plain = [v for v in fn.inputs if not isinstance(v.type, StateType)]
     states = [v for v in fn.inputs if isinstance(v.type, StateType)]
     pairs = [("input", interface.inputs, plain), ("output", interface.outputs, fn.block.outputs),

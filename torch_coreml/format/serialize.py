@@ -30,7 +30,8 @@ from ..mil.targets import Target
 from ..mil.types import DictType, TensorType
 from ..mil import dtypes as dt
 from . import values
-from .description import ModelInterface, check_against_function, describe_function, interface_to_proto
+from .description import (ModelInterface, check_against_function, check_io_rules, describe_function,
+                          interface_to_proto)
 from .package import WEIGHT_FILE_REFERENCE, PackageWriter, read_package
 from .proto import coreml_pb2 as pb
 
@@ -72,6 +73,7 @@ def model_to_proto(program: Program, interface: ModelInterface, weights: WeightS
     fn = program.main
     if fn.name != "main":
         raise PackageError(f"the function of a single-function model must be called 'main', not {fn.name!r}")
+    check_io_rules(fn)
     check_against_function(interface, fn)
     model = pb.Model()
     model.specificationVersion = fn.target.spec_version
@@ -105,13 +107,14 @@ def _function_to_proto(fn: Function, weights: WeightStore, out: pb.Function) -> 
     for var in fn.inputs:
         _named_type(var, out.inputs.add())
     out.opset = fn.opset
-    _block_to_proto(fn.block, _Context(fn, weights), out.block_specializations[fn.opset])
+    _block_to_proto(fn.block, _ValueWriter(fn.target, weights), out.block_specializations[fn.opset])
 
 
-class _Context:
-    def __init__(self, fn: Function, weights: WeightStore):
-        self.fn = fn
-        self.target: Target = fn.target
+class _ValueWriter:
+    """Writes each const value inline or to the weight blob, by the rule of the function's target."""
+
+    def __init__(self, target: Target, weights: WeightStore):
+        self.target = target
         self.weights = weights
 
     def value(self, value: Any, ttype, out: pb.Value) -> pb.Value:
@@ -126,7 +129,7 @@ def _named_type(var: Var, out: pb.NamedValueType) -> None:
     values.type_to_proto(var.type, out.type)
 
 
-def _block_to_proto(block: Block, ctx: _Context, out: pb.Block) -> None:
+def _block_to_proto(block: Block, ctx: _ValueWriter, out: pb.Block) -> None:
     for var in block.inputs:
         _named_type(var, out.inputs.add())
     for op in block.operations:
@@ -145,7 +148,7 @@ def _is_inline(var: Var) -> bool:
     return var.is_const and var.op.attributes.get(BINDING_ATTR) in INLINE_BINDINGS
 
 
-def _const_to_proto(op: Operation, ctx: _Context, out: pb.Operation) -> None:
+def _const_to_proto(op: Operation, ctx: _ValueWriter, out: pb.Operation) -> None:
     out.type = "const"
     (var,) = op.outputs
     _named_type(var, out.outputs.add())
@@ -156,7 +159,7 @@ def _const_to_proto(op: Operation, ctx: _Context, out: pb.Operation) -> None:
         raise PackageError(f"const {op.name!r} ({var.type}): cannot serialize its value: {exc}") from exc
 
 
-def _op_to_proto(op: Operation, ctx: _Context, out: pb.Operation) -> None:
+def _op_to_proto(op: Operation, ctx: _ValueWriter, out: pb.Operation) -> None:
     out.type = op.op_type
     values.literal_to_proto(op.name, TensorType(dt.string, ()), out.attributes["name"])
     for key, bound in op.inputs.items():

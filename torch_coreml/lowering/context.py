@@ -32,6 +32,9 @@ class LoweringContext:
         self.b = builder
         self.float_dtype = float_dtype
         self.node = node  # the FX node being lowered (None during a dry run outside a graph)
+        # Set by the graph walker: lower_subgraph(graph_module, operands, builder) -> output values,
+        # for higher-order ops (torch.cond) whose branches are FX subgraphs.
+        self.lower_subgraph = None
 
     @property
     def target(self):
@@ -136,12 +139,12 @@ def var_type_from_meta(meta: torch.Tensor, ctx: LoweringContext, symbols: dict |
     """MIL type for a (fake) tensor: dtype per the context's rules, symbolic sizes as Symbols."""
     shape = []
     for s in meta.shape:
-        if isinstance(s, int):
-            shape.append(s)
+        # `int(s)` on a SymInt would specialize it (a guard fixing the dynamic dim to its example
+        # value), so only sizes the shape environment already knows to be constant are read.
+        static = s if isinstance(s, int) else (s.node.maybe_as_int() if hasattr(s, "node") else None)
+        if static is not None:
+            shape.append(int(static))
         else:
-            try:
-                shape.append(int(s))
-            except (TypeError, ValueError):
-                name = str(s)
-                shape.append(Symbol(name) if symbols is None else symbols.setdefault(name, Symbol(name)))
+            name = str(s)
+            shape.append(Symbol(name) if symbols is None else symbols.setdefault(name, Symbol(name)))
     return TensorType(ctx.mil_dtype(meta.dtype), tuple(shape))

@@ -6,12 +6,14 @@ capture (torch.export) → decompose (torch's table, kept ops dry-run checked) �
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
+from torch.utils._sympy.numbers import int_oo
 
 from ..errors import ConversionError
 from ..mil import dtypes as dt
@@ -20,6 +22,7 @@ from . import ops as _ops  # noqa: F401  (registers the lowerings)
 from .decompositions import decomposition_table
 from .dry_run import accepts
 from .graph import DEFAULT_UPPER_BOUND, GraphInput, GraphLowerer, LoweredFunction
+from .torchscript import capture_torchscript, is_torchscript
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,10 @@ class LoweredProgram:
 def capture(obj: Any, example_inputs: Any = None, dynamic_shapes: Any = None) -> ExportedProgram:
     if isinstance(obj, ExportedProgram):
         return obj
+    if is_torchscript(obj):  # before nn.Module: a ScriptModule is one, but Dynamo cannot trace it
+        if example_inputs is None:
+            raise ConversionError("converting a TorchScript module needs example_inputs (a tuple of tensors)")
+        return capture_torchscript(obj, *_split_inputs(example_inputs), dynamic_shapes)
     if isinstance(obj, torch.nn.Module):
         if example_inputs is None:
             raise ConversionError("exporting an nn.Module needs example_inputs (a tuple of tensors)")
@@ -67,7 +74,11 @@ def decompose(ep: ExportedProgram, target: Target, float_dtype: dt.DType) -> Exp
     def dry_run(op, args, kwargs):
         return accepts(op, args, kwargs, mil_target=target, float_dtype=float_dtype)
 
-    return ep.run_decompositions(decomposition_table(dry_run))
+    with warnings.catch_warnings():
+        # torch's own pytree code warns about its deprecated LeafSpec check during decomposition;
+        # it is not actionable for our users.
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        return ep.run_decompositions(decomposition_table(dry_run))
 
 
 def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType,
@@ -117,10 +128,15 @@ def _ranges(ep: ExportedProgram) -> dict[str, tuple[int, int]]:
     """Symbol name → (lo, hi) from export's range constraints; unbounded gets a finite default."""
     out = {}
     for sym, vr in ep.range_constraints.items():
-        lo = int(vr.lower) if vr.lower.is_finite else 1
-        hi = int(vr.upper) if vr.upper.is_finite else DEFAULT_UPPER_BOUND
-        if not vr.upper.is_finite:
+        lo = int(vr.lower) if _is_finite(vr.lower) else 1
+        hi = int(vr.upper) if _is_finite(vr.upper) else DEFAULT_UPPER_BOUND
+        if not _is_finite(vr.upper):
             log.info("dimension %s has no upper bound; using %d (set Dim(max=...) to change it)",
                      sym, DEFAULT_UPPER_BOUND)
         out[str(sym)] = (max(lo, 1), max(hi, lo, 1))
     return out
+
+
+def _is_finite(bound) -> bool:
+    # torch's int_oo (the bound of an unbounded size) says is_finite=True, so test for it by value.
+    return bool(bound.is_finite) and bound not in (int_oo, -int_oo)

@@ -88,13 +88,15 @@ class GraphLowerer:
             fn.inputs.append(Var(self.names.reserve(info.name), info.type))
         b = Builder(fn.block, self.target, self.names)
         self.b = b
-        for node, var in zip(user_nodes, fn.inputs):
-            compute = self._compute_type(var.type.dtype)
+        for node, var, info in zip(user_nodes, fn.inputs, io_inputs):
+            compute = self._compute_type(var.type.dtype, info.torch_dtype)
             self.env[node] = var if compute is var.type.dtype else b.op("cast", x=var, dtype=compute.name,
                                                                              name=var.name + "_cast")
         for node in self.graph.nodes:
             if node.op == "placeholder" and node not in self.env:
                 self.env[node] = self._constant(node)
+            elif node.op == "get_attr":
+                self.env[node] = _submodule(node)
             elif node.op == "call_function":
                 self._lower_node(node)
             elif node.op == "output":
@@ -105,11 +107,33 @@ class GraphLowerer:
         return LoweredFunction(fn, io_inputs, [info for _, info in outputs])
 
     # -- checks ---------------------------------------------------------------------------------
-    def _precheck(self) -> None:
-        for node in self.graph.nodes:
+    def _precheck(self, graph: torch.fx.Graph | None = None) -> None:
+        for node in (graph or self.graph).nodes:
             if node.op == "call_function" and node.target is not operator.getitem \
                     and REGISTRY.get(node.target) is None:
                 self.failures.append(UnsupportedNode.from_node(node, "no lowering for this op"))
+            elif node.op == "get_attr" and isinstance(sub := _submodule(node), torch.fx.GraphModule):
+                self._precheck(sub.graph)  # a cond branch: its ops are reported with the rest
+
+    # -- subgraphs (torch.cond branches) --------------------------------------------------------
+    def lower_subgraph(self, gm: torch.fx.GraphModule, operands: Sequence[Any], b: Builder) -> list[Any]:
+        """Lower `gm`'s nodes into the block `b` builds, its placeholders bound to `operands`; returns
+        its output values (_MISSING where a node failed; those failures are already recorded)."""
+        outer, self.b = self.b, b
+        try:
+            placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+            self.env.update(zip(placeholders, operands))
+            for node in gm.graph.nodes:
+                if node.op == "get_attr":
+                    self.env[node] = _submodule(node)
+                elif node.op == "call_function":
+                    self._lower_node(node)
+                elif node.op == "output":
+                    (values,) = node.args
+        finally:
+            self.b = outer
+        flat = list(values) if isinstance(values, (list, tuple)) else [values]
+        return [self.env.get(v, _MISSING) if isinstance(v, torch.fx.Node) else v for v in flat]
 
     # -- inputs ---------------------------------------------------------------------------------
     def _input_info(self, node: torch.fx.Node, index: int) -> IOInfo:
@@ -136,7 +160,10 @@ class GraphLowerer:
             return dt.fp32
         return dt.int32  # ints and bools cross the model boundary as int32
 
-    def _compute_type(self, io_dtype: dt.DType) -> dt.DType:
+    def _compute_type(self, io_dtype: dt.DType, torch_dtype: torch.dtype) -> dt.DType:
+        # A bool input crosses the boundary as int32 but computes as bool, so logical ops see bools.
+        if torch_dtype == torch.bool:
+            return dt.bool_
         return self.float_dtype if io_dtype.is_float else io_dtype
 
     def _constant(self, node: torch.fx.Node) -> Var:
@@ -168,6 +195,7 @@ class GraphLowerer:
             self.env[node] = _MISSING  # depends on an unsupported node; that one is reported
             return
         ctx = LoweringContext(self.b, self.float_dtype, node)
+        ctx.lower_subgraph = self.lower_subgraph
         try:
             bound = bind_arguments(node.target, args, kwargs)
             result = entry.fn(ctx, **bound)
@@ -208,13 +236,25 @@ class GraphLowerer:
         return results
 
     def _rename(self, var: Var, name: str) -> Var:
+        """Give an op-produced output its model output name, without an extra op when possible."""
         if var.name == name:
+            return var
+        if var.op is not None and var.op.block is self.b.block and self.names.try_reserve(name):
+            var.name = name
             return var
         return self.b.op("identity", x=var, name=name)
 
 
 DEFAULT_UPPER_BOUND = 8192
 _MISSING = object()  # env value of a node that could not be lowered
+
+
+def _submodule(node: torch.fx.Node) -> Any:
+    """The object a get_attr node names (a torch.cond branch is a GraphModule attribute)."""
+    obj = node.graph.owning_module
+    for part in str(node.target).split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _is_static(s) -> bool:

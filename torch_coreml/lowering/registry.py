@@ -11,6 +11,9 @@ as MIL Vars, lists of tensors as lists of Vars, symbolic ints as int32 scalar Va
 a plain Python value with the schema default applied. It returns a Var, or a tuple for multi-output
 ops. To refuse a node it raises `ctx.unsupported(reason)`; the same function is the support check
 (dry run), so the check can never disagree with the lowering.
+
+Plain Python callables that FX records for symbolic-int arithmetic (`operator.add`, `operator.floordiv`,
+...) have no schema; they are registered the same way and receive their operands positionally as `a`, `b`.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ def lowering(*targets, keep_whole: bool = True, replace: bool = False):
 
     def register(fn):
         for t in targets:
-            overloads = [t] if isinstance(t, torch._ops.OpOverload) else [
-                getattr(t, name) for name in t.overloads()]
+            overloads = [getattr(t, name) for name in t.overloads()] \
+                if isinstance(t, torch._ops.OpOverloadPacket) else [t]
             for ov in overloads:
                 REGISTRY.add(LoweringEntry(ov, fn, keep_whole), replace=replace)
         return fn
@@ -84,9 +87,18 @@ def python_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
+_PLAIN_NAMES = ("a", "b")
+# Higher-order ops have no schema; their lowerings take the positional arguments under these names.
+_HIGHER_ORDER_NAMES = {"cond": ("pred", "true_fn", "false_fn", "operands")}
+
+
 def bind_arguments(target, args: tuple, kwargs: dict) -> dict[str, Any]:
     """Bind FX node args to the op schema by name, filling schema defaults."""
     schema = getattr(target, "_schema", None)
+    if isinstance(target, torch._ops.HigherOrderOperator) and target.name() in _HIGHER_ORDER_NAMES:
+        return {**dict(zip(_HIGHER_ORDER_NAMES[target.name()], args)), **kwargs}
+    if schema is None and callable(target) and not kwargs and len(args) <= len(_PLAIN_NAMES):
+        return dict(zip(_PLAIN_NAMES, args))  # operator.add(a, b) and friends on symbolic ints
     if schema is None:
         raise TorchCoreMLError(f"{target} has no schema to bind its arguments to")
     bound: dict[str, Any] = {}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 
+import torch
 import torch.fx
 
 from ..errors import ConversionError
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
 def op_name(node: torch.fx.Node) -> str:
@@ -30,7 +34,10 @@ def source_line(node: torch.fx.Node) -> str:
     frames = re.findall(r'File "([^"]+)", line (\d+), in [^\n]+\n\s*([^\n]*)', trace)
     if not frames:
         return ""
-    file, line, code = frames[-1]
+    # The innermost frame outside torch itself is the user's line (e.g. `self.fc(x)`, not the
+    # F.linear call inside torch/nn/modules/linear.py).
+    user = [f for f in frames if not f[0].startswith(_TORCH_DIR)]
+    file, line, code = (user or frames)[-1]
     return f"{file}:{line}: {code.strip()}"
 
 

@@ -53,6 +53,13 @@ class NameScope:
         self._used.add(name)
         return name
 
+    def try_reserve(self, name: str) -> bool:
+        """Claim `name` if it is free and valid; False otherwise."""
+        if name in self._used or not _IDENT.match(name):
+            return False
+        self._used.add(name)
+        return True
+
     def fresh(self, hint: str = "v") -> str:
         base = sanitize_name(hint)
         if base not in self._used:

@@ -5,19 +5,25 @@ An executor is built from a package path and maps named input tensors to named o
     executor = make_executor("reference", "model.mlpackage")
     outputs = executor.run({"x": x})        # dict name -> torch.Tensor, in interface output order
 
-The reference executor (catalogue kernels, any platform) is the only one today; a Core ML executor
-(macOS) registers itself under another name.
+Two executors exist: "reference" (catalogue kernels, any platform) and "coreml" (Core ML through
+coremltools, macOS only). `select_executor` turns a runtime option ("auto" | "reference" | "coreml")
+into an executor name: "auto" takes Core ML where it works and says so in the log; "coreml" where it
+does not raises instead of quietly running something else.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Mapping, Protocol
 
 import torch
 
+from ..errors import RuntimeUnavailableError
 from ..format.description import ModelInterface
 from ..mil.program import Program
+
+logger = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
@@ -32,20 +38,48 @@ class Executor(Protocol):
         ...
 
 
-_FACTORIES: dict[str, Callable[[str | os.PathLike], Executor]] = {}
+# A factory takes the package path and the compute units ("all", "cpu_only", ...); executors that do
+# not choose a device (the reference one runs on the CPU) ignore the latter.
+Factory = Callable[[str | os.PathLike, str], Executor]
+_FACTORIES: dict[str, Factory] = {}
 
 
-def register_executor(name: str, factory: Callable[[str | os.PathLike], Executor]) -> None:
+def register_executor(name: str, factory: Factory) -> None:
     if name in _FACTORIES:
         raise ValueError(f"an executor named {name!r} is already registered")
     _FACTORIES[name] = factory
 
 
-def make_executor(name: str, package_path: str | os.PathLike) -> Executor:
-    if name not in _FACTORIES and name == "reference":
-        from . import reference  # noqa: F401 - registers itself
+def make_executor(name: str, package_path: str | os.PathLike, compute_units: str = "all") -> Executor:
+    from . import coreml, reference  # noqa: F401 - register themselves; imported late to keep this module light
+
+    if compute_units not in coreml.COMPUTE_UNITS:
+        # Checked for every executor: a typo must not pass unnoticed just because this run is on Linux.
+        raise ValueError(f"compute_units must be one of {tuple(coreml.COMPUTE_UNITS)}, got {compute_units!r}")
     try:
         factory = _FACTORIES[name]
     except KeyError:
-        raise ValueError(f"unknown executor {name!r}; available: {sorted(_FACTORIES) or ['reference']}") from None
-    return factory(package_path)
+        raise ValueError(f"unknown executor {name!r}; available: {sorted(_FACTORIES)}") from None
+    return factory(package_path, compute_units)
+
+
+def select_executor(runtime: str) -> str:
+    """The executor to run with for a runtime option; raises RuntimeUnavailableError for an impossible one.
+
+    Other registered executor names pass through unchanged.
+    """
+    if runtime not in ("auto", "coreml"):
+        return runtime
+    from .coreml import unavailable_reason
+
+    reason = unavailable_reason()
+    if runtime == "coreml":
+        if reason is not None:
+            raise RuntimeUnavailableError(f"runtime='coreml' needs Core ML, which cannot run here: {reason}. "
+                                          "Use runtime='reference' (or 'auto') to run the package with "
+                                          "torch_coreml's reference runtime instead.")
+        return "coreml"
+    chosen = "reference" if reason is not None else "coreml"
+    logger.info("runtime='auto': running with the %s executor%s", chosen,
+                f" ({reason})" if reason is not None else " (Core ML is available)")
+    return chosen

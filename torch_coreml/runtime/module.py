@@ -2,7 +2,7 @@
 
     m = torch_coreml.load("model.mlpackage")
     y = m(x)                      # same pytree structure in and out as the original module
-    m.save("copy.mlpackage"); print(m.program); m.executor  # -> "reference"
+    m.save("copy.mlpackage"); print(m.program); m.executor  # -> "coreml" on macOS, else "reference"
 
 Inputs are flattened with the original module's input pytree spec (stored in the package metadata)
 and bound in order onto the model's inputs; outputs come back in the original output structure.
@@ -20,6 +20,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import uuid
 import weakref
 from pathlib import Path
 from typing import Any
@@ -28,19 +29,22 @@ import torch
 import torch.utils._pytree as pytree
 
 from ..errors import PackageError, RuntimeInputError
-from .executor import Executor, make_executor
+from .executor import Executor, make_executor, select_executor
 
 logger = logging.getLogger(__name__)
 
 
 class CoreMLModule(torch.nn.Module):
-    def __init__(self, package_path: str | os.PathLike, executor: str = "reference"):
+    def __init__(self, package_path: str | os.PathLike, executor: str = "auto", compute_units: str = "all"):
         super().__init__()
-        self._attach(Path(package_path), executor)
+        self._attach(Path(package_path), executor, compute_units)
 
-    def _attach(self, package_path: Path, executor: str) -> None:
+    def _attach(self, package_path: Path, executor: str, compute_units: str = "all") -> None:
         self._package_path = package_path
-        self._runner: Executor = make_executor(executor, package_path)
+        # The request ("auto", "coreml", ...) is what pickles: a module saved on a Mac with "auto"
+        # loads on Linux with the reference runtime, one saved with "coreml" refuses to.
+        self._requested, self._compute_units = executor, compute_units
+        self._runner: Executor = make_executor(select_executor(executor), package_path, compute_units)
         interface = self._runner.interface
         self._in_spec = pytree.treespec_loads(interface.input_tree) if interface.input_tree else None
         self._out_spec = pytree.treespec_loads(interface.output_tree) if interface.output_tree else None
@@ -76,18 +80,18 @@ class CoreMLModule(torch.nn.Module):
         target = Path(path)
         if target.suffix != ".mlpackage":
             raise PackageError(f"{target}: expected a path ending in .mlpackage")
-        if target.resolve() == self._package_path.resolve():
+        if not target.parent.is_dir():
+            raise PackageError(f"{target}: expected the parent directory {target.parent} to exist")
+        if target.exists() and target.resolve() == self._package_path.resolve():
             return target
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            shutil.copytree(self._package_path, staging / "pkg")
-            old = None
+            shutil.copytree(self._package_path, staging / "package")
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
             if target.exists():
-                old = target.with_name(f".{target.name}.old")
                 os.replace(target, old)
-            os.replace(staging / "pkg", target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            os.replace(staging / "package", target)
+            shutil.rmtree(old, ignore_errors=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
@@ -128,10 +132,12 @@ class CoreMLModule(torch.nn.Module):
 
     # -- owning the package bytes -----------------------------------------------------------------
     def get_extra_state(self) -> dict:
-        return {"package": pack_directory(self._package_path), "executor": self.executor}
+        return {"package": pack_directory(self._package_path), "executor": self._requested,
+                "compute_units": self._compute_units}
 
     def set_extra_state(self, state: dict) -> None:
-        self._attach(self._unpack_private(state["package"], self._package_path.name), state["executor"])
+        self._attach(self._unpack_private(state["package"], self._package_path.name), state["executor"],
+                     state.get("compute_units", "all"))
 
     _UNPICKLED = ("_runner", "_in_spec", "_out_spec", "_package_path", "_cleanup")
 
@@ -139,7 +145,7 @@ class CoreMLModule(torch.nn.Module):
         state = {k: v for k, v in self.__dict__.items() if k not in self._UNPICKLED}
         state["_package_bytes"] = pack_directory(self._package_path)
         state["_package_name"] = self._package_path.name
-        state["_executor_name"] = self.executor
+        state["_executor_name"] = self._requested
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -147,7 +153,7 @@ class CoreMLModule(torch.nn.Module):
         package, name = state.pop("_package_bytes"), state.pop("_package_name")
         executor = state.pop("_executor_name")
         super().__setstate__(state)
-        self._attach(self._unpack_private(package, name), executor)
+        self._attach(self._unpack_private(package, name), executor, state.get("_compute_units", "all"))
 
     def _unpack_private(self, data: bytes, name: str) -> Path:
         """Unpack a package into a temporary directory that lives as long as this module."""

@@ -141,13 +141,13 @@ def loose_declarations(op_type: str, target):
     inputs, which `_oracle.ct_declaration` cannot read: such inputs are spelled "tuple" / "any" and
     their const flag is None: coremltools declares tuple inputs non-const even where it reads their values
     (reshape_like's begins/ends/end_masks), and its serializer then requires literals."""
+    import coremltools as ct
     from coremltools.converters.mil.mil.input_type import TupleInputType
+    from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
     from coremltools.converters.mil.mil.types import builtin_to_string
 
-    from tests.mil.ops._oracle import _ct_class
-
     target = parse_target(target)
-    cls = _ct_class(op_type, target)
+    cls = SSAOpRegistry.core_ops[op_type][getattr(ct.target, target.name)]
     theirs = []
     for name, spec in cls.input_spec.input_types.items():
         if isinstance(spec, TupleInputType):

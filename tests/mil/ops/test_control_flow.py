@@ -150,9 +150,18 @@ def our_types(op_type: str, inputs: dict, consts: dict | None = None, target="iO
             for o in b.add_op(op_type, bound).outputs]
 
 
+def ct_const(value, dtype: str):
+    """A numpy value typed for coremltools (sub-byte types carry coremltools' dtype metadata)."""
+    from coremltools.converters.mil.mil import types as cttypes
+
+    d = dt.from_name(dtype)
+    np_dtype = getattr(cttypes, f"np_{d.name}_dtype") if d.is_sub_byte else d.numpy
+    return np.asarray(value).astype(np_dtype)
+
+
 def ct_types(op_type: str, inputs: dict, consts: dict | None = None, target="iOS17") -> list:
-    """coremltools' output types, spelled like `our_types` (consts given as (value, dtype) pairs pass
-    only the value)."""
+    """coremltools' output types, spelled like `our_types` (a const given as a (value, dtype name)
+    pair gets that dtype, e.g. ("uint4"))."""
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil import get_new_symbol
     from coremltools.converters.mil.mil import types as cttypes
@@ -160,7 +169,7 @@ def ct_types(op_type: str, inputs: dict, consts: dict | None = None, target="iOS
 
     symbols = {n: get_new_symbol() for n in sorted(_names(inputs))}
     specs = [([symbols[x] if isinstance(x, str) else x for x in s], d) for s, d in inputs.values()]
-    kw = {n: (v[0] if isinstance(v, tuple) else v) for n, v in (consts or {}).items()}
+    kw = {n: ct_const(*v) if isinstance(v, tuple) else v for n, v in (consts or {}).items()}
     result = {}
 
     def build(*args):

@@ -18,6 +18,7 @@ import pytest
 from tests.mil.ops._compare import assert_same_types, check_values, loose_declarations, ours_types, run
 from tests.mil.ops._oracle import assert_same_declaration, ct_first_versions
 from torch_coreml.errors import MILTypeError
+from torch_coreml.mil.builder import new_function
 from torch_coreml.mil.ops import CATALOGUE
 
 OPS = ["depth_to_space", "expand_dims", "reshape", "reverse", "reverse_sequence", "slice_by_index",
@@ -67,9 +68,16 @@ TYPE_CASES = [
     ("space_to_depth", {"x": (("n", 2, 4, 6), "fp32")}, {"block_size": 2}, "iOS15"),
     ("pixel_shuffle", {"x": (("n", 8, 2, 3), "fp16")}, {"upscale_factor": 2}, "iOS15"),
     ("pixel_unshuffle", {"x": (("n", 2, 4, 6), "fp32")}, {"downscale_factor": np.uint32(2)}, "iOS16"),
-    ("space_to_batch", {"x": ((2, 1, 2, 4), "fp32")}, {"block_shape": i32([2, 2]), "paddings": i32([[0, 0], [2, 0]])}, "iOS15"),
-    ("space_to_batch", {"x": ((2, 3, 4, 6), "fp16")}, {"block_shape": i32([2, 3]), "paddings": i32([[1, 1], [0, 0]])}, "iOS17"),
-    ("batch_to_space", {"x": ((8, 1, 1, 3), "fp32")}, {"block_shape": i32([2, 2]), "crops": i32([[0, 0], [2, 0]])}, "iOS15"),
+    ("space_to_batch", {"x": ((2, 1, 2, 4), "fp32")},
+     {"block_shape": i32([2, 2]), "paddings": i32([[0, 0], [2, 0]])}, "iOS15"),
+    ("space_to_batch", {"x": ((2, 3, 4, 6), "fp16")},
+     {"block_shape": i32([2, 3]), "paddings": i32([[1, 1], [0, 0]])}, "iOS17"),
+    ("space_to_batch", {"x": (("n", 1, "h", 4), "fp32")},
+     {"block_shape": i32([2, 2]), "paddings": i32([[0, 0], [2, 0]])}, "iOS17"),
+    ("batch_to_space", {"x": (("n", 1, 1, "w"), "fp32")},
+     {"block_shape": i32([2, 2]), "crops": i32([[0, 0], [0, 0]])}, "iOS17"),
+    ("batch_to_space", {"x": ((8, 1, 1, 3), "fp32")}, {"block_shape": i32([2, 2]), "crops": i32([[0, 0], [2, 0]])},
+     "iOS15"),
     ("expand_dims", {"x": (("n", 3), "int32")}, {"axes": i32([0, -1])}, "iOS15"),
     ("expand_dims", {"x": ((2, 3), "bool")}, {"axes": i32([1, 3])}, "iOS15"),
     ("expand_dims", {"x": (("n", 3), "int8")}, {"axes": i32([-2])}, "iOS17"),
@@ -91,8 +99,10 @@ TYPE_CASES = [
     ("reshape", {"x": (("n", 3, 4), "fp32")}, {"shape": i32([-1, 6])}, "iOS17"),
     ("reverse", {"x": (("n", 3), "fp32")}, {"axes": i32([-1])}, "iOS15"),
     ("reverse", {"x": ((2, 3), "uint16")}, {}, "iOS17"),
-    ("reverse_sequence", {"x": ((4, 8), "fp32"), "lengths": ((4,), "int32")}, {"seq_axis": 1, "batch_axis": 0}, "iOS15"),
-    ("reverse_sequence", {"x": ((8, "n", 3), "int8"), "lengths": (("n",), "int16")}, {"seq_axis": 0, "batch_axis": -2}, "iOS17"),
+    ("reverse_sequence", {"x": ((4, 8), "fp32"), "lengths": ((4,), "int32")}, {"seq_axis": 1, "batch_axis": 0},
+     "iOS15"),
+    ("reverse_sequence", {"x": ((8, "n", 3), "int8"), "lengths": (("n",), "int16")},
+     {"seq_axis": 0, "batch_axis": -2}, "iOS17"),
     ("slice_by_index", {"x": ((10, "n", 4), "fp32")},
      {"begin": i32([1, 0, 0]), "end": i32([8, 0, 1]), "stride": i32([2, 1, 1]),
       "begin_mask": [False, True, False], "end_mask": [False, True, False]}, "iOS15"),
@@ -100,10 +110,12 @@ TYPE_CASES = [
      {"begin": i32([1, 0, 2]), "end": i32([8, 0, 3]), "squeeze_mask": [True, False, True],
       "begin_mask": [False, True, False], "end_mask": [False, True, False]}, "iOS17"),
     ("slice_by_index", {"x": ((10, "n", 4), "fp32")},
-     {"begin": i32([9, -1, 0]), "end": i32([0, 0, 4]), "stride": i32([-2, 1, 1]), "end_mask": [False, True, False]}, "iOS15"),
+     {"begin": i32([9, -1, 0]), "end": i32([0, 0, 4]), "stride": i32([-2, 1, 1]), "end_mask": [False, True, False]},
+      "iOS15"),
     ("slice_by_index", {"x": ((10, "n"), "int16")}, {"begin": np.int8([-3, 2]), "end": np.int8([-1, 3])}, "iOS17"),
     ("slice_by_index", {"x": ((10, "n", 4), "fp32"), "begin": ((3,), "int32"), "end": ((3,), "int32")}, {}, "iOS17"),
-    ("slice_by_index", {"x": ((3, 4), "int32")}, {"begin": i32([1, 2]), "end": i32([0, 0]), "squeeze_mask": [True, True]}, "iOS15"),
+    ("slice_by_index", {"x": ((3, 4), "int32")},
+     {"begin": i32([1, 2]), "end": i32([0, 0]), "squeeze_mask": [True, True]}, "iOS15"),
     ("slice_by_size", {"x": ((10, "n", 4), "fp32")}, {"begin": i32([1, 0, 2]), "size": i32([3, -1, -1])}, "iOS15"),
     ("slice_by_size", {"x": ((10, "n", 4), "fp32"), "size": ((3,), "int32")}, {"begin": i32([1, 0, 2])}, "iOS15"),
     ("slice_by_size", {"x": ((10, 4), "uint8"), "begin": ((2,), "int8")}, {"size": np.int8([2, 3])}, "iOS17"),
@@ -132,6 +144,10 @@ OUR_TYPE_CASES = [
     ("reshape", {"x": (("n", 3, 4), "fp32")}, {"shape": i32([1, 0, -1])}, "iOS17", [("fp32", (1, 3, "?"))]),
     ("reshape", {"x": (("n", "m"), "fp32")}, {"shape": i32([-1])}, "iOS17", [("fp32", ("?",))]),
     ("reshape", {"x": (("n", 3, 4), "fp32")}, {"shape": i32([3, -1, 4])}, "iOS17", [("fp32", (3, "n", 4))]),
+    # x[0:, ::-1] of a symbolic dim is that dim; coremltools only knows it with both masks set.
+    ("slice_by_index", {"x": (("n", "m"), "fp32")},
+     {"begin": i32([0, -1]), "end": i32([0, 0]), "stride": i32([1, -1]), "end_mask": [True, True]}, "iOS17",
+     [("fp32", ("n", "m"))]),
     # coremltools computes d - begin for a negative begin with size -1.
     ("slice_by_size", {"x": ((10, "n"), "fp32")}, {"begin": i32([-3, -2]), "size": i32([-1, -1])}, "iOS15",
      [("fp32", (3, 2))]),
@@ -164,12 +180,14 @@ VALUE_CASES = [
      {"begin": i32([1, 0, 0]), "end": i32([8, 0, 1]), "stride": i32([2, 1, 1]),
       "begin_mask": [False, True, False], "end_mask": [False, True, False]}, "iOS15"),
     ("slice_by_index", {"x": rand(10, 6, 4, dtype=f16)},
-     {"begin": i32([9, -1, 0]), "end": i32([0, 0, 4]), "stride": i32([-2, 1, 1]), "end_mask": [False, True, False]}, "iOS17"),
+     {"begin": i32([9, -1, 0]), "end": i32([0, 0, 4]), "stride": i32([-2, 1, 1]), "end_mask": [False, True, False]},
+      "iOS17"),
     ("slice_by_index", {"x": rand(10, 6, 4)},
      {"begin": i32([1, 0, -2]), "end": i32([8, 0, 3]), "squeeze_mask": [True, False, True],
       "begin_mask": [False, True, False], "end_mask": [False, True, False]}, "iOS15"),
     ("slice_by_index", {"x": seq(5, 7, dtype=i32), "begin": i32([-4, 1]), "end": i32([100, -1])}, {}, "iOS17"),
-    ("slice_by_index", {"x": seq(5, 7, dtype=i32)}, {"begin": i32([2, 3]), "end": i32([0, 0]), "squeeze_mask": [True, True]}, "iOS17"),
+    ("slice_by_index", {"x": seq(5, 7, dtype=i32)},
+     {"begin": i32([2, 3]), "end": i32([0, 0]), "squeeze_mask": [True, True]}, "iOS17"),
     ("slice_by_size", {"x": rand(5, 6)}, {"begin": i32([1, 2]), "size": i32([3, -1])}, "iOS15"),
     ("slice_by_size", {"x": seq(5, 6, dtype=i32), "begin": i32([-2, 0]), "size": i32([2, 4])}, {}, "iOS17"),
     ("squeeze", {"x": rand(1, 3, 1)}, {}, "iOS15"),
@@ -268,10 +286,12 @@ REF_CASES = [
      "iOS17", _reverse_sequence(_RS3.astype(np.int8), [2, 1, 2], 2, 0)),
     ("sliding_windows", {"x": seq(2, 10, 3)}, {"axis": -2, "size": 3, "stride": 2}, "iOS15",
      _sliding_windows(seq(2, 10, 3), -2, 3, 2)),
-    ("sliding_windows", {"x": seq(7, 2, dtype=i32)}, {"axis": 0, "size": 4}, "iOS15", _sliding_windows(seq(7, 2), 0, 4, 1)),
+    ("sliding_windows", {"x": seq(7, 2, dtype=i32)}, {"axis": 0, "size": 4}, "iOS15", _sliding_windows(seq(7, 2),
+     0, 4, 1)),
     ("sliding_windows", {"x": seq(5, dtype=f16)}, {"axis": 0, "size": 2, "stride": 3}, "iOS17",
      _sliding_windows(seq(5, dtype=f16), 0, 2, 3)),
-    ("reshape_like", {"x": seq(6, 4)}, {"ref_tensors": [rand(2, 3, 7), seq(1, 4, dtype=i32)], "begins": [i32(0), i32(1)],
+    ("reshape_like", {"x": seq(6, 4)}, {"ref_tensors": [rand(2, 3, 7), seq(1, 4, dtype=i32)], "begins": [i32(0),
+     i32(1)],
                                         "ends": [i32(2), i32(0)], "end_masks": [False, True]}, "iOS16",
      seq(2, 3, 4)),
 ]
@@ -338,3 +358,12 @@ def test_slice_update_needs_ios18():
     with pytest.raises(UnsupportedOpError, match="slice_update.*iOS18"):
         ours_types("slice_update", {"x": ((4,), "fp32"), "update": ((1,), "fp32")},
                    {"begin": i32([0]), "end": i32([1])}, "iOS17")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_missing_required_input_is_named(op):
+    for spec in CATALOGUE.versions(op):
+        first = next(i.name for i in spec.inputs if not i.optional)
+        _, b = new_function("main", {}, spec.since)
+        with pytest.raises(MILTypeError, match=rf"MIL op {op}\b.*required input '{first}' is missing"):
+            b.add_op(op, {})

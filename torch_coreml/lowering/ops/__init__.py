@@ -4,6 +4,24 @@ import importlib
 
 _FAMILIES = [
     "elementwise",
+    "unary",
+    "activation",
+    "conversion",
+    "shape",
+    "padding",
+    "indexing",
+    "creation",
+    "symbolic",
+    "linear",
+    "conv",
+    "pool",
+    "norm",
+    "reduction",
+    "attention",
+    "embedding",
+    "resize",
+    "sort",
+    "control_flow",
 ]
 
 for _name in _FAMILIES:

@@ -97,7 +97,11 @@ def random_normal(shape, mean, stddev, seed):
     In("shape", (dt.int32,)),
     In("low", "T", const=True, optional=True, default=0.0, param=True),
     In("high", "T", const=True, optional=True, default=1.0, param=True), _SEED])
-def random_uniform(shape, low, high, seed):
+def random_uniform(shape, low, high, seed, out_types):
     """A tensor of the runtime `shape` drawn uniformly from [low, high) (all `low` when equal)."""
-    out = torch.rand(_out_shape(shape), generator=_generator(seed))
-    return out * (float(high) - float(low)) + float(low)
+    out = torch.rand(_out_shape(shape), generator=_generator(seed), dtype=torch.float64)
+    out = (out * (float(high) - float(low)) + float(low)).to(out_types[0].dtype.torch)
+    if high > low:  # rounding to the output dtype must not reach `high`
+        hi = torch.tensor(float(high), dtype=out.dtype)
+        out = torch.minimum(out, torch.nextafter(hi, torch.tensor(float(low), dtype=out.dtype)))
+    return out

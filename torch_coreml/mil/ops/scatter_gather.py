@@ -143,7 +143,8 @@ def _along_axis_shapes(ctx, x_name: str):
     xs, ishape = ctx.shape(x_name), ctx.shape("indices")
     axis = axis_of(ctx, "axis", int_param(ctx, "axis"), len(xs))
     if len(ishape) != len(xs):
-        raise ctx.error(f"input 'indices' must have the rank of {x_name!r}: {ctx.type('indices')} vs {ctx.type(x_name)}")
+        raise ctx.error(f"input 'indices' must have the rank of {x_name!r}: "
+                        f"{ctx.type('indices')} vs {ctx.type(x_name)}")
     for i, (a, b) in enumerate(zip(xs, ishape)):
         if i != axis and isinstance(a, int) and isinstance(b, int) and a != b:
             raise ctx.error(f"input 'indices' {list(ishape)} must match {x_name!r} {list(xs)} off axis {axis}")

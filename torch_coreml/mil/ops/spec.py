@@ -23,6 +23,8 @@ Kernel calling convention:
 - a kernel that declares a parameter `out_types` receives the inferred output types; one that declares
   `run_block` receives a callable `run_block(index, values) -> list` for its nested blocks; one that
   declares `ctx` receives the op's `OpContext`.
+- a kernel returns one value per output: a bare value for a single output, a tuple for several; so an
+  op whose single output is a list (`make_list`, `list_write`) returns a 1-tuple holding the list;
 - the runtime casts each returned tensor to the inferred dtype, so a kernel may compute in a wider type.
 """
 
@@ -236,7 +238,7 @@ def check_inputs(ctx: OpContext) -> None:
 
 def _check_one(ctx: OpContext, decl: In, v, bound: dict) -> None:
     t = v.type
-    if decl.const and v.value is None:
+    if decl.const and v.value is None and not _is_compile_time(v):
         raise ctx.error(f"input {decl.name!r} must be a compile-time constant, got the runtime value %{v.name}")
     if decl.types == ANY:
         return
@@ -262,6 +264,11 @@ def _check_one(ctx: OpContext, decl: In, v, bound: dict) -> None:
             others = [i.name for i in ctx.spec.inputs if i.types == decl.types]
             raise ctx.error(f"inputs {others} must share one dtype; got {prev} and {t.dtype} "
                             f"(at {decl.name!r})")
+
+
+def _is_compile_time(v) -> bool:
+    """Outputs of `constexpr_*` ops are compile-time values too (their inputs are all consts)."""
+    return v.op is not None and v.op.op_type.startswith("constexpr_")
 
 
 def infer_types(ctx: OpContext) -> list[ValueType]:

@@ -1,8 +1,9 @@
 """MIL tensor-transformation ops, part 1: reshaping, reordering and re-blocking a tensor's elements.
 
-Slicing (`slice_by_index`, `slice_by_size`, `slice_update`) and the iOS16 additions live in
-`tensor_transformation_slice.py`. When a newer opset only widens an op's type domains, the versions
-share one kernel: the `mil_op` decorators are stacked on it, newest on top.
+Slicing (`slice_by_index`, `slice_by_size`, `slice_update`) lives in `tensor_transformation_slice.py`;
+flatten2d sits with the tensor_operation ops, as in the MIL definitions. When a newer opset only widens
+an op's type domains, the versions share one kernel: the `mil_op` decorators are stacked on it, newest
+on top.
 
 The small dimension-arithmetic helpers at the top are shared by the other tensor families
 (`tensor_operation`, `scatter_gather`): a symbolic dim stays the same `Symbol` only when the result
@@ -126,7 +127,8 @@ def _positive(ctx, name: str) -> int:
 def _depth_to_space_type(ctx, name: str = "block_size"):
     n, c, h, w = rank4(ctx)
     b = _positive(ctx, name)
-    return TensorType(ctx.dtype("x"), (n, dim_div(ctx, c, b * b, "the channel dim of input 'x'"), dim_mul(h, b), dim_mul(w, b)))
+    c = dim_div(ctx, c, b * b, "the channel dim of input 'x'")
+    return TensorType(ctx.dtype("x"), (n, c, dim_mul(h, b), dim_mul(w, b)))
 
 
 def _space_to_depth_type(ctx, name: str = "block_size"):
@@ -302,11 +304,14 @@ def resolve_zeros(src: tuple, target: list[int], right_aligned: bool) -> list:
     return out
 
 
+def _split(dims) -> tuple[Counter, int]:
+    """(multiset of the symbolic dims, product of the static dims)."""
+    return Counter(d for d in dims if isinstance(d, Symbol)), dim_prod([d for d in dims if isinstance(d, int)])
+
+
 def _quotient(ctx, num, den) -> Dim:
     """The dim d with prod(den) * d == prod(num), when it can be told at compile time."""
-    nsym, dsym = Counter(d for d in num if isinstance(d, Symbol)), Counter(d for d in den if isinstance(d, Symbol))
-    nval = dim_prod([d for d in num if isinstance(d, int)])
-    dval = dim_prod([d for d in den if isinstance(d, int)])
+    (nsym, nval), (dsym, dval) = _split(num), _split(den)
     if dval == 0:
         raise ctx.error(f"cannot infer the -1 entry of shape: the other entries have volume 0 ({list(den)})")
     if dsym - nsym:
@@ -338,11 +343,8 @@ def _reshape_type(right_aligned: bool):
         if -1 in dims:
             k = dims.index(-1)
             dims[k] = _quotient(ctx, src, dims[:k] + dims[k + 1:])
-        else:
-            nsym = Counter(d for d in src if isinstance(d, Symbol))
-            if nsym == Counter(d for d in dims if isinstance(d, Symbol)) and \
-                    dim_prod([d for d in src if isinstance(d, int)]) != dim_prod([d for d in dims if isinstance(d, int)]):
-                raise ctx.error(f"cannot reshape x of shape {list(src)} into {target}")
+        elif _split(src)[0] == _split(dims)[0] and _split(src)[1] != _split(dims)[1]:
+            raise ctx.error(f"cannot reshape x of shape {list(src)} into {target}")
         return TensorType(dtype, tuple(dims))
 
     return infer

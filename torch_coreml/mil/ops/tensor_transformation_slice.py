@@ -62,8 +62,8 @@ def slice_shape(ctx, x_shape: tuple) -> list:
         known = (bm or begin is not None) and (em or end is not None)
         if known and isinstance(d, int):
             out.append(len(range(*slice(b, e, s).indices(d))))
-        elif known and bm and em and abs(s) == 1:
-            out.append(d)
+        elif known and e is None and abs(s) == 1 and b in (None, 0 if s > 0 else -1):
+            out.append(d)  # the whole dim, in either direction
         else:
             n = _fixed_length(b, e, s, bm, em)
             out.append(n if n is not None else 1 if d == 1 else Symbol.fresh())

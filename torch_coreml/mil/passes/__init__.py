@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from .const_fold import fold_constants
+from .cse import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
 from .manager import PassResult, run_passes
+from .noop_elimination import eliminate_noops
 
+# Order matters only for speed (the list runs to a fixed point): folding first exposes no-ops and
+# duplicates; dead code goes last so each round ends with a clean program.
 DEFAULT_PIPELINE = [
+    fold_constants,
+    eliminate_noops,
+    eliminate_common_subexpressions,
     eliminate_dead_code,
 ]
 
@@ -14,4 +22,5 @@ def run_default_passes(program) -> None:
     run_passes(program, DEFAULT_PIPELINE)
 
 
-__all__ = ["DEFAULT_PIPELINE", "PassResult", "eliminate_dead_code", "run_default_passes", "run_passes"]
+__all__ = ["DEFAULT_PIPELINE", "PassResult", "eliminate_common_subexpressions", "eliminate_dead_code",
+           "eliminate_noops", "fold_constants", "run_default_passes", "run_passes"]

@@ -1,0 +1,1103 @@
+"""Expected outcomes of the OpInfo suite (tests/lowering/test_opinfo.py), kept as data.
+
+Every PyTorch OpInfo (`torch.testing._internal.common_methods_invocations.op_db`) that supports
+float32 on CPU is one test, id `name` or `name.variant`. Its first few sample inputs are exported,
+converted (float32, iOS18), saved, checked by coremltools' MIL loader, reloaded from disk, run by the
+reference runtime and compared with eager PyTorch at the float32 tolerances of tests/tolerances.py.
+See tests/lowering/_opinfo.py for the details (0-d inputs, empty samples, how outcomes are decided).
+
+`EXPECTED` maps an op that does not pass to `(kind, reason)`:
+
+    "export"       torch.export cannot capture any sample (data-dependent output, Python scalar
+                   result, ...). Not our failure: such ops are left out of the coverage denominator.
+    "unsupported"  the graph has a node no lowering accepts (UnsupportedOpsError), or the converter
+                   refuses the graph on purpose (a ConversionError with no underlying exception, e.g.
+                   "the model mutates a user input"). The reason says whether MIL could express it
+                   at all (e.g. "MIL has no complex dtype") or a lowering is simply missing.
+    "mismatch"     converts, but the numbers (or dtype/shape) differ from eager; say why.
+    "crash"        any other error: converter bug, coremltools' loader rejects the package, the
+                   reference runtime fails.
+
+A listed op must fail exactly that way: an op that now passes, or fails with another kind, FAILS the
+test (strict xfail), so the table cannot go stale. Every reason must be a real explanation: the
+suite fails while any reason starts with "TODO".
+
+Regenerating after lowerings change (keeps existing reasons where the kind is unchanged, writes
+"TODO: explain" for new failures, drops ops that pass now):
+
+    python scripts/collect_opinfo_expectations.py          # runs the suite with pytest -n 2
+    # or: TORCH_COREML_COLLECT_EXPECT=1 python -m pytest tests/lowering/test_opinfo.py -n 2
+
+then replace every "TODO: explain" with the cause (group by cause; the observed error is in the
+comment above each new entry) and regenerate the coverage page: python scripts/gen_op_coverage.py.
+
+`COMPARE` is hand-written: ops whose outputs cannot be compared element by element, and why.
+    "shape_only"        random or uninitialized outputs: only dtype and shape are compared.
+    "skip_int_outputs"  indices of equal values are ambiguous (sort of ties, mode, ...): float
+                        outputs are compared, integer (index) outputs only by dtype and shape.
+"""
+
+_RANDOM = "random output: only dtype and shape can be compared"
+_UNINITIALIZED = "uninitialized output: only dtype and shape can be compared"
+_TIES = "the index of equal values is implementation-defined: values compared, indices by shape"
+
+COMPARE = {
+    "bernoulli": ("shape_only", _RANDOM),
+    "cauchy": ("shape_only", _RANDOM),
+    "exponential": ("shape_only", _RANDOM),
+    "geometric": ("shape_only", _RANDOM),
+    "log_normal": ("shape_only", _RANDOM),
+    "multinomial": ("shape_only", _RANDOM),
+    "normal": ("shape_only", _RANDOM),
+    "normal.in_place": ("shape_only", _RANDOM),
+    "normal.number_mean": ("shape_only", _RANDOM),
+    "uniform": ("shape_only", _RANDOM),
+    "rand_like": ("shape_only", _RANDOM),
+    "randn": ("shape_only", _RANDOM),
+    "randn_like": ("shape_only", _RANDOM),
+    "randint": ("shape_only", _RANDOM),
+    "randint_like": ("shape_only", _RANDOM),
+    "nn.functional.dropout": ("shape_only", _RANDOM),
+    "nn.functional.dropout2d": ("shape_only", _RANDOM),
+    "nn.functional.dropout3d": ("shape_only", _RANDOM),
+    "nn.functional.alpha_dropout": ("shape_only", _RANDOM),
+    "nn.functional.feature_alpha_dropout.with_train": ("shape_only", _RANDOM),
+    "nn.functional.fractional_max_pool2d": ("shape_only", _RANDOM + " (random pooling regions)"),
+    "nn.functional.fractional_max_pool3d": ("shape_only", _RANDOM + " (random pooling regions)"),
+    "nn.functional.rrelu": ("shape_only", _RANDOM + " (random slopes in training mode)"),
+    "empty": ("shape_only", _UNINITIALIZED),
+    "empty_like": ("shape_only", _UNINITIALIZED),
+    "empty_permuted": ("shape_only", _UNINITIALIZED),
+    "empty_strided": ("shape_only", _UNINITIALIZED),
+    "new_empty": ("shape_only", _UNINITIALIZED),
+    "new_empty_strided": ("shape_only", _UNINITIALIZED),
+    "argsort": ("skip_int_outputs", _TIES),
+    "sort": ("skip_int_outputs", _TIES),
+    "topk": ("skip_int_outputs", _TIES),
+    "kthvalue": ("skip_int_outputs", _TIES),
+    "mode": ("skip_int_outputs", _TIES),
+    "median": ("skip_int_outputs", _TIES),
+    "nanmedian": ("skip_int_outputs", _TIES),
+    "max.reduction_with_dim": ("skip_int_outputs", _TIES),
+    "min.reduction_with_dim": ("skip_int_outputs", _TIES),
+    "cummax": ("skip_int_outputs", _TIES),
+    "cummin": ("skip_int_outputs", _TIES),
+}
+
+# BEGIN GENERATED by scripts/collect_opinfo_expectations.py: edit reasons freely, keep the format.
+EXPECTED = {
+    # -- export ------------------------------------------------------------------------------------
+    # observed: sample 0: DataDependentOutputException: aten.allclose.default
+    'allclose': ('export', 'TODO: explain'),
+    # observed: sample 0: the op returns no tensor
+    'broadcast_shapes': ('export', 'TODO: explain'),
+    # observed: sample 0: DataDependentOutputException: aten.equal.default
+    'corrcoef': ('export', 'TODO: explain'),
+    # observed: sample 0: DataDependentOutputException: aten.equal.default
+    'cov': ('export', 'TODO: explain'),
+    # observed: sample 0: DataDependentOutputException: aten.equal.default
+    'equal': ('export', 'TODO: explain'),
+    # observed: sample 0: the op returns no tensor
+    'item': ('export', 'TODO: explain'),
+    # observed: sample 0: AssertionError: Jiterator is only supported on CUDA and ROCm GPUs, none are available.
+    'jiterator_2inputs_2outputs': ('export', 'TODO: explain'),
+    # observed: sample 0: AssertionError: Jiterator is only supported on CUDA and ROCm GPUs, none are available.
+    'jiterator_4inputs_with_extra_args': ('export', 'TODO: explain'),
+    # observed: sample 0: AssertionError: Jiterator is only supported on CUDA and ROCm GPUs, none are available.
+    'jiterator_binary': ('export', 'TODO: explain'),
+    # observed: sample 0: AssertionError: Jiterator is only supported on CUDA and ROCm GPUs, none are available.
+    'jiterator_binary_return_by_ref': ('export', 'TODO: explain'),
+    # observed: sample 0: AssertionError: Jiterator is only supported on CUDA and ROCm GPUs, none are available.
+    'jiterator_unary': ('export', 'TODO: explain'),
+    # observed: sample 0: DynamicOutputShapeException: aten.linalg_lstsq.default
+    'linalg.lstsq': ('export', 'TODO: explain'),
+    # observed: sample 0: DynamicOutputShapeException: aten.linalg_lstsq.default
+    'linalg.lstsq.grad_oriented': ('export', 'TODO: explain'),
+    # observed: sample 0: DynamicOutputShapeException: aten._ctc_loss.default
+    'nn.functional.ctc_loss': ('export', 'TODO: explain'),
+    # observed: sample 0: GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 1) (unhinted: Eq(u0, 1)). (Size-like symbols: none) consider using data-dependent friendly APIs such as guard_or_false, guard_or_true and statically_known_true. Caused by: (nn/functional.py:3344 in gaussian_nl
+    'nn.functional.gaussian_nll_loss': ('export', 'TODO: explain'),
+    # -- unsupported -------------------------------------------------------------------------------
+    # observed: sample 0: aten.reciprocal.default (aten.reciprocal.default: no lowering for this op)
+    '__rdiv__': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    '__rmatmul__': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.segment_reduce.default (aten.segment_reduce.default: no lowering for this op)
+    '_segment_reduce.lengths': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.segment_reduce.default (aten.segment_reduce.default: no lowering for this op)
+    '_segment_reduce.offsets': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    '_softmax_backward_data': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._upsample_bilinear2d_aa.default (aten._upsample_bilinear2d_aa.default: no lowering for this op)
+    '_upsample_bilinear2d_aa': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'abs': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.acos.default (aten.acos.default: no lowering for this op)
+    'acos': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.acosh.default (aten.acosh.default: no lowering for this op)
+    'acosh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.addbmm.default (aten.addbmm.default: no lowering for this op)
+    'addbmm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.addmm.default (aten.addmm.default: no lowering for this op)
+    'addmm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.addmm.default (aten.addmm.default: no lowering for this op)
+    'addmm.decomposed': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.addmv.default (aten.addmv.default: no lowering for this op)
+    'addmv': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.any.dims (aten.any.dims: no lowering for this op)
+    'all': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.amax.default (aten.amax.default: no lowering for this op)
+    'amax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.amin.default (aten.amin.default: no lowering for this op)
+    'amin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.amax.default, aten.amin.default (aten.amax.default: no lowering for this op; aten.amin.default: no lowering for this op)
+    'aminmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.angle.default (aten.angle.default: no lowering for this op)
+    'angle': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.any.default (aten.any.default: no lowering for this op)
+    'any': ('unsupported', 'TODO: explain'),
+    # observed: sample 2: aten.arange.start_step (aten.arange.start_step: arange(1, 1, 1) is empty; Core ML has no empty tensors)
+    'arange': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.argmax.default (aten.argmax.default: no lowering for this op)
+    'argmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.argmin.default (aten.argmin.default: no lowering for this op)
+    'argmin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sort.default (aten.sort.default: no lowering for this op)
+    'argsort': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nonzero.default (aten.nonzero.default: no lowering for this op)
+    'argwhere': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.as_strided.default (aten.as_strided.default: no lowering for this op)
+    'as_strided': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.as_strided.default (aten.as_strided.default: no lowering for this op)
+    'as_strided.partial_views': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.as_strided_copy.default (aten.as_strided_copy.default: no lowering for this op)
+    'as_strided_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.as_strided_scatter.default (aten.as_strided_scatter.default: no lowering for this op)
+    'as_strided_scatter': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.asin.default (aten.asin.default: no lowering for this op)
+    'asin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.asinh.default (aten.asinh.default: no lowering for this op)
+    'asinh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.atan.default (aten.atan.default: no lowering for this op)
+    'atan': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.atan2.default (aten.atan2.default: no lowering for this op)
+    'atan2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.atanh.default (aten.atanh.default: no lowering for this op)
+    'atanh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.bmm.default (aten.bmm.default: no lowering for this op)
+    'baddbmm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.rand.default (aten._to_copy.default: no lowering for this op; aten.rand.default: no lowering for this op)
+    'bernoulli': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'bfloat16': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'block_diag': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.bmm.default (aten.bmm.default: no lowering for this op)
+    'bmm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.bmm.default (aten.bmm.default: no lowering for this op)
+    'bmm.triton_optimized': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'bool': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.bucketize.Tensor (aten.bucketize.Tensor: no lowering for this op)
+    'bucketize': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'byte': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._cdist_forward.default (aten._cdist_forward.default: no lowering for this op)
+    'cdist': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'cdouble': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.ceil.default (aten.ceil.default: no lowering for this op)
+    'ceil': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'cfloat': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'chalf': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'char': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cholesky.default (aten.cholesky.default: no lowering for this op)
+    'cholesky': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cholesky_inverse.default (aten.cholesky_inverse.default: no lowering for this op)
+    'cholesky_inverse': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cholesky_solve.default (aten.cholesky_solve.default: no lowering for this op)
+    'cholesky_solve': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.masked_select.default (aten.masked_select.default: no lowering for this op)
+    'combinations': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.complex.default (aten.complex.default: no lowering for this op)
+    'complex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.copysign.Tensor (aten.copysign.Tensor: no lowering for this op)
+    'copysign': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cos.default (aten.cos.default: no lowering for this op)
+    'cos': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cosh.default (aten.cosh.default: no lowering for this op)
+    'cosh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'count_nonzero': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cummax.default (aten.cummax.default: no lowering for this op)
+    'cummax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cummin.default (aten.cummin.default: no lowering for this op)
+    'cummin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cumprod.default (aten.cumprod.default: no lowering for this op)
+    'cumprod': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cumsum.default (aten.cumsum.default: no lowering for this op)
+    'cumsum': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cumsum.default (aten.cumsum.default: no lowering for this op)
+    'cumulative_trapezoid': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.diagonal.default (aten.diagonal.default: no lowering for this op)
+    'diagonal': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.diagonal.default (aten.diagonal.default: no lowering for this op)
+    'diagonal_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.diagonal_scatter.default (aten.diagonal_scatter.default: no lowering for this op)
+    'diagonal_scatter': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.copy.default (aten.copy.default: no lowering for this op)
+    'diff': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.digamma.default (aten.digamma.default: no lowering for this op)
+    'digamma': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.dist.default (aten.dist.default: no lowering for this op)
+    'dist': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'dot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'double': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'einsum': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'empty': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty_permuted.default (aten.empty_permuted.default: no lowering for this op)
+    'empty_like': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty_permuted.default (aten.empty_permuted.default: no lowering for this op)
+    'empty_permuted': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.erf.default (aten.erf.default: no lowering for this op)
+    'erf': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.erfc.default (aten.erfc.default: no lowering for this op)
+    'erfc': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.erfinv.default (aten.erfinv.default: no lowering for this op)
+    'erfinv': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default (aten.exp.default: no lowering for this op)
+    'exp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp2.default (aten.exp2.default: no lowering for this op)
+    'exp2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.expm1.default (aten.expm1.default: no lowering for this op)
+    'expm1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.arange.start_step (aten._to_copy.default: no lowering for this op; aten.arange.start_step: arange(0, 0, 1) is empty; Core ML has no empty tensors)
+    'eye': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_r2c.default (aten._fft_r2c.default: no lowering for this op)
+    'fft.fft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2c.default, aten._to_copy.default (aten._fft_c2c.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.fft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2c.default, aten._to_copy.default (aten._fft_c2c.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.fftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj.default, aten._fft_c2r.default, aten._to_copy.default (aten._conj.default: no lowering for this op; aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.hfft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj.default, aten._fft_c2c.default, aten._fft_c2r.default, aten._to_copy.default (aten._conj.default: no lowering for this op; aten._fft_c2c.default: no lowering for this op; aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.hfft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj.default, aten._fft_c2c.default, aten._fft_c2r.default, aten._to_copy.default (aten._conj.default: no lowering for this op; aten._fft_c2c.default: no lowering for this op; aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.hfftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj.default, aten._fft_r2c.default (aten._conj.default: no lowering for this op; aten._fft_r2c.default: no lowering for this op)
+    'fft.ifft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2c.default, aten._to_copy.default (aten._fft_c2c.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.ifft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2c.default, aten._to_copy.default (aten._fft_c2c.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.ifftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj.default, aten._fft_r2c.default (aten._conj.default: no lowering for this op; aten._fft_r2c.default: no lowering for this op)
+    'fft.ihfft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj_physical.default, aten._fft_c2c.default, aten._fft_r2c.default (aten._conj_physical.default: no lowering for this op; aten._fft_c2c.default: no lowering for this op; aten._fft_r2c.default: no lowering for this op)
+    'fft.ihfft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._conj_physical.default, aten._fft_c2c.default, aten._fft_r2c.default (aten._conj_physical.default: no lowering for this op; aten._fft_c2c.default: no lowering for this op; aten._fft_r2c.default: no lowering for this op)
+    'fft.ihfftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2r.default, aten._to_copy.default (aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.irfft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2r.default, aten._to_copy.default (aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.irfft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_c2r.default, aten._to_copy.default (aten._fft_c2r.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'fft.irfftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_r2c.default (aten._fft_r2c.default: no lowering for this op)
+    'fft.rfft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_r2c.default (aten._fft_r2c.default: no lowering for this op)
+    'fft.rfft2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_r2c.default (aten._fft_r2c.default: no lowering for this op)
+    'fft.rfftn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default (aten._assert_tensor_metadata.default: no lowering for this op)
+    'float': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'float_power': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.floor.default (aten.floor.default: no lowering for this op)
+    'floor': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.fmax.default (aten.fmax.default: no lowering for this op)
+    'fmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.fmin.default (aten.fmin.default: no lowering for this op)
+    'fmin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.trunc.default (aten.trunc.default: no lowering for this op)
+    'frac': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.frexp.Tensor (aten.frexp.Tensor: no lowering for this op)
+    'frexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.geqrf.default (aten.geqrf.default: no lowering for this op)
+    'geqrf': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.grid_sampler_2d.default (aten.grid_sampler_2d.default: no lowering for this op)
+    'grid_sampler_2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.grid_sampler_3d.default (aten.grid_sampler_3d.default: no lowering for this op)
+    'grid_sampler_3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'half': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.hash_tensor.default (aten.hash_tensor.default: no lowering for this op)
+    'hash_tensor': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default (aten.isnan.default: no lowering for this op)
+    'heaviside': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.histc.default (aten.histc.default: no lowering for this op)
+    'histc': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.histogram.bin_ct (aten.histogram.bin_ct: no lowering for this op)
+    'histogram': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._histogramdd_bin_edges.default, aten._histogramdd_from_bin_cts.default (aten._histogramdd_bin_edges.default: no lowering for this op; aten._histogramdd_from_bin_cts.default: no lowering for this op)
+    'histogramdd': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.hypot.default (aten.hypot.default: no lowering for this op)
+    'hypot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.i0.default (aten.i0.default: no lowering for this op)
+    'i0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.igamma.default (aten.igamma.default: no lowering for this op)
+    'igamma': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.igammac.default (aten.igammac.default: no lowering for this op)
+    'igammac': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.index_put.default (aten.index_put.default: boolean-mask assignment of more than one value (data-dependent shape))
+    'index_put': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.index_reduce.default (aten.index_reduce.default: no lowering for this op)
+    'index_reduce.amax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.index_reduce.default (aten.index_reduce.default: no lowering for this op)
+    'index_reduce.amin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.index_reduce.default (aten.index_reduce.default: no lowering for this op)
+    'index_reduce.mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.index_reduce.default (aten.index_reduce.default: no lowering for this op)
+    'index_reduce.prod': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'inner': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'int': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'isclose': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'isfinite': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.any.dims (aten.any.dims: no lowering for this op)
+    'isin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isinf.default (aten.isinf.default: no lowering for this op)
+    'isinf': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default (aten.isnan.default: no lowering for this op)
+    'isnan': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.kthvalue.default (aten.kthvalue.default: no lowering for this op)
+    'kthvalue': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.ldexp.Tensor (aten.ldexp.Tensor: no lowering for this op)
+    'ldexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'lerp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.lgamma.default (aten.lgamma.default: no lowering for this op)
+    'lgamma': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_cholesky_ex.default (aten.linalg_cholesky_ex.default: no lowering for this op)
+    'linalg.cholesky_ex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default (aten._linalg_svd.default: no lowering for this op)
+    'linalg.cond': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_det.default (aten._linalg_det.default: no lowering for this op)
+    'linalg.det': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.diagonal.default (aten.diagonal.default: no lowering for this op)
+    'linalg.diagonal': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_eig.default (aten.linalg_eig.default: no lowering for this op)
+    'linalg.eig': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_eigh.default (aten._linalg_eigh.default: no lowering for this op)
+    'linalg.eigh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_eig.default (aten.linalg_eig.default: no lowering for this op)
+    'linalg.eigvals': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_eigh.default (aten._linalg_eigh.default: no lowering for this op)
+    'linalg.eigvalsh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_householder_product.default (aten.linalg_householder_product.default: no lowering for this op)
+    'linalg.householder_product': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_inv_ex.default (aten.linalg_inv_ex.default: no lowering for this op)
+    'linalg.inv_ex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_ldl_factor_ex.default (aten.linalg_ldl_factor_ex.default: no lowering for this op)
+    'linalg.ldl_factor_ex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_ldl_solve.default (aten.linalg_ldl_solve.default: no lowering for this op)
+    'linalg.ldl_solve': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_lu.default (aten.linalg_lu.default: no lowering for this op)
+    'linalg.lu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_lu_factor_ex.default (aten.linalg_lu_factor_ex.default: no lowering for this op)
+    'linalg.lu_factor_ex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_lu_solve.default (aten.linalg_lu_solve.default: no lowering for this op)
+    'linalg.lu_solve': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'linalg.matrix_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.copy.default (aten._to_copy.default: no lowering for this op; aten.copy.default: no lowering for this op)
+    'linalg.matrix_power': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default, aten.sum.dim_IntList (aten._linalg_svd.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'linalg.matrix_rank': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_eigh.default, aten.abs.default, aten.amax.default, aten.sum.dim_IntList (aten._linalg_eigh.default: no lowering for this op; aten.abs.default: no lowering for this op; aten.amax.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'linalg.matrix_rank.hermitian': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mm.default (aten.mm.default: no lowering for this op)
+    'linalg.multi_dot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'linalg.norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'linalg.norm.subgradients_at_zero': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_pinv.atol_rtol_tensor (aten.linalg_pinv.atol_rtol_tensor: no lowering for this op)
+    'linalg.pinv': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_pinv.atol_rtol_tensor (aten.linalg_pinv.atol_rtol_tensor: no lowering for this op)
+    'linalg.pinv.hermitian': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_pinv.atol_rtol_tensor, aten.mm.default (aten.linalg_pinv.atol_rtol_tensor: no lowering for this op; aten.mm.default: no lowering for this op)
+    'linalg.pinv.singular': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_qr.default (aten.linalg_qr.default: no lowering for this op)
+    'linalg.qr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_slogdet.default (aten._linalg_slogdet.default: no lowering for this op)
+    'linalg.slogdet': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_solve_ex.default (aten._linalg_solve_ex.default: no lowering for this op)
+    'linalg.solve_ex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_solve_triangular.default (aten.linalg_solve_triangular.default: no lowering for this op)
+    'linalg.solve_triangular': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default (aten._linalg_svd.default: no lowering for this op)
+    'linalg.svd': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default (aten._linalg_svd.default: no lowering for this op)
+    'linalg.svdvals': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.cumprod.default (aten.cumprod.default: no lowering for this op)
+    'linalg.vander': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'linalg.vecdot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'linalg.vector_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'linspace': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'linspace.tensor_overload': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log.default (aten.log.default: no lowering for this op)
+    'log': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log10.default (aten.log10.default: no lowering for this op)
+    'log10': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log1p.default (aten.log1p.default: no lowering for this op)
+    'log1p': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log2.default (aten.log2.default: no lowering for this op)
+    'log2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._log_softmax.default (aten._log_softmax.default: no lowering for this op)
+    'log_softmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._log_softmax.default, aten._to_copy.default (aten._log_softmax.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'log_softmax.with_dtype': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.exp.default, aten.log1p.default (aten.abs.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'logaddexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp2.default, aten.isinf.default, aten.log1p.default (aten.exp2.default: no lowering for this op; aten.isinf.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'logaddexp2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.logcumsumexp.default (aten.logcumsumexp.default: no lowering for this op)
+    'logcumsumexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_slogdet.default (aten._linalg_slogdet.default: no lowering for this op)
+    'logdet': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log.default (aten.log.default: no lowering for this op)
+    'logit': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.full.default (aten._to_copy.default: no lowering for this op; aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'logspace': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.full.default (aten._to_copy.default: no lowering for this op; aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'logspace.tensor_overload': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.amax.default, aten.exp.default, aten.log.default, aten.sum.dim_IntList (aten.abs.default: no lowering for this op; aten.amax.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log.default: no lowering for this op; aten.sum.dim_IntList: 
+    'logsumexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'long': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_lu_factor_ex.default (aten.linalg_lu_factor_ex.default: no lowering for this op)
+    'lu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_lu_solve.default (aten.linalg_lu_solve.default: no lowering for this op)
+    'lu_solve': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.lu_unpack.default (aten.lu_unpack.default: no lowering for this op)
+    'lu_unpack': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.amax.default (aten._assert_tensor_metadata.default: no lowering for this op; aten.amax.default: no lowering for this op)
+    'masked.amax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.amin.default (aten._assert_tensor_metadata.default: no lowering for this op; aten.amin.default: no lowering for this op)
+    'masked.amin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default, aten.argmax.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.argmax.default: no lowering for this op)
+    'masked.argmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default, aten.argmin.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.argmin.default: no lowering for this op)
+    'masked.argmin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.cumprod.default (aten._assert_tensor_metadata.default: no lowering for this op; aten.cumprod.default: no lowering for this op)
+    'masked.cumprod': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.cumsum.default (aten._assert_tensor_metadata.default: no lowering for this op; aten.cumsum.default: no lowering for this op)
+    'masked.cumsum': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._log_softmax.default (aten._log_softmax.default: no lowering for this op)
+    'masked.log_softmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.abs.default, aten.exp.default, aten.log1p.default (aten._assert_tensor_metadata.default: no lowering for this op; aten.abs.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'masked.logaddexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten.abs.default, aten.amax.default, aten.exp.default, aten.log.default, aten.sum.dim_IntList (aten._assert_tensor_metadata.default: no lowering for this op; aten.abs.default: no lowering for this op; aten.amax.default: no lowering for this op; aten.ex
+    'masked.logsumexp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'masked.mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nanmedian.dim (aten.nanmedian.dim: no lowering for this op)
+    'masked.median': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'masked.norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'masked.normalize': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default (aten._assert_tensor_metadata.default: no lowering for this op)
+    'masked.prod': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default (aten._softmax.default: no lowering for this op)
+    'masked.softmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default (aten._softmax.default: no lowering for this op)
+    'masked.softmin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default, aten.sqrt.default, aten.sum.dim_IntList (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.sqrt.default: no lowering for this op; aten.sum.dim_IntList: no lowering
+    'masked.std': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'masked.sum': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default, aten.sum.dim_IntList (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'masked.var': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.masked_scatter.default (aten.masked_scatter.default: no lowering for this op)
+    'masked_scatter': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.masked_select.default (aten.masked_select.default: no lowering for this op)
+    'masked_select': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'matmul': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_matrix_exp.default (aten.linalg_matrix_exp.default: no lowering for this op)
+    'matrix_exp': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max.default (aten.max.default: no lowering for this op)
+    'max.reduction_no_dim': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max.dim (aten.max.dim: no lowering for this op)
+    'max.reduction_with_dim': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max_pool2d_with_indices.default, aten.max_pool2d_with_indices_backward.default (aten.max_pool2d_with_indices.default: no lowering for this op; aten.max_pool2d_with_indices_backward.default: no lowering for this op)
+    'max_pool2d_with_indices_backward': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mean.default (aten.mean.default: no lowering for this op)
+    'mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.median.default (aten.median.default: no lowering for this op)
+    'median': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.min.default (aten.min.default: no lowering for this op)
+    'min.reduction_no_dim': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.min.dim (aten.min.dim: no lowering for this op)
+    'min.reduction_with_dim': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mm.default (aten.mm.default: no lowering for this op)
+    'mm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mode.default (aten.mode.default: no lowering for this op)
+    'mode': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sort.default (aten.sort.default: no lowering for this op)
+    'msort': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.multinomial.default (aten.multinomial.default: no lowering for this op)
+    'multinomial': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'mv': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.lgamma.default, aten.sum.dim_IntList (aten.lgamma.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'mvlgamma.mvlgamma_p_1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.lgamma.default, aten.sum.dim_IntList (aten.lgamma.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'mvlgamma.mvlgamma_p_3': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.lgamma.default, aten.sum.dim_IntList (aten.lgamma.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'mvlgamma.mvlgamma_p_5': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default (aten.isnan.default: no lowering for this op)
+    'nan_to_num': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default, aten.sum.dim_IntList (aten.isnan.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nanmean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nanmedian.default (aten.nanmedian.default: no lowering for this op)
+    'nanmedian': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.abs.default, aten.ceil.default, aten.isnan.default, aten.sort.default, aten.sum.dim_IntList (aten._to_copy.default: no lowering for this op; aten.abs.default: no lowering for this op; aten.ceil.default: no lowering for this op; aten.isnan.default: no lowering fo
+    'nanquantile': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default, aten.sum.dim_IntList (aten.isnan.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nansum': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.narrow_copy.default (aten.narrow_copy.default: no lowering for this op)
+    'narrow_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'native_dropout_backward': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.native_group_norm.default (aten.native_group_norm.default: no lowering for this op)
+    'native_group_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.native_layer_norm.default (aten.native_layer_norm.default: no lowering for this op)
+    'native_layer_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'new_empty': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.new_empty_strided.default (aten.new_empty_strided.default: no lowering for this op)
+    'new_empty_strided': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'new_full': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'new_ones': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.full.default (aten.full.default: a zero-sized tensor; Core ML has no empty tensors)
+    'new_zeros': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nextafter.default (aten.nextafter.default: no lowering for this op)
+    'nextafter': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._adaptive_avg_pool2d.default (aten._adaptive_avg_pool2d.default: no lowering for this op)
+    'nn.functional.adaptive_avg_pool1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._adaptive_avg_pool2d.default (aten._adaptive_avg_pool2d.default: no lowering for this op)
+    'nn.functional.adaptive_avg_pool2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._adaptive_avg_pool3d.default (aten._adaptive_avg_pool3d.default: no lowering for this op)
+    'nn.functional.adaptive_avg_pool3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.adaptive_max_pool2d.default (aten.adaptive_max_pool2d.default: no lowering for this op)
+    'nn.functional.adaptive_max_pool1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.adaptive_max_pool2d.default (aten.adaptive_max_pool2d.default: no lowering for this op)
+    'nn.functional.adaptive_max_pool2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.adaptive_max_pool3d.default (aten.adaptive_max_pool3d.default: no lowering for this op)
+    'nn.functional.adaptive_max_pool3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 2: aten.bernoulli.p, aten.empty_permuted.default (aten.bernoulli.p: no lowering for this op; aten.empty_permuted.default: no lowering for this op)
+    'nn.functional.alpha_dropout': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.avg_pool2d.default (aten.avg_pool2d.default: no lowering for this op)
+    'nn.functional.avg_pool1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.avg_pool2d.default (aten.avg_pool2d.default: no lowering for this op)
+    'nn.functional.avg_pool2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.avg_pool3d.default (aten.avg_pool3d.default: no lowering for this op)
+    'nn.functional.avg_pool3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._trilinear.default (aten._trilinear.default: no lowering for this op)
+    'nn.functional.bilinear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.log.default, aten.log1p.default, aten.mean.default (aten.log.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.binary_cross_entropy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.exp.default, aten.log1p.default, aten.mean.default (aten.abs.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.binary_cross_entropy_with_logits': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.expm1.default (aten.expm1.default: no lowering for this op)
+    'nn.functional.celu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv_transpose1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv_transpose2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.convolution.default (aten.convolution.default: no lowering for this op)
+    'nn.functional.conv_transpose3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty_permuted.default, aten.sqrt.default, aten.sum.dim_IntList (aten.empty_permuted.default: no lowering for this op; aten.sqrt.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.cosine_embedding_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default, aten.sum.dim_IntList (aten.linalg_vector_norm.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.cosine_similarity': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._log_softmax.default, aten._to_copy.default, aten.sum.dim_IntList (aten._log_softmax.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.cross_entropy': ('unsupported', 'TODO: explain'),
+    # observed: sample 2: aten.native_dropout.default (aten.native_dropout.default: no lowering for this op)
+    'nn.functional.dropout': ('unsupported', 'TODO: explain'),
+    # observed: sample 2: aten.bernoulli.p (aten.bernoulli.p: no lowering for this op)
+    'nn.functional.dropout2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 2: aten.bernoulli.p (aten.bernoulli.p: no lowering for this op)
+    'nn.functional.dropout3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.elu.default (aten.elu.default: no lowering for this op)
+    'nn.functional.elu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.embedding.default (aten.embedding.default: no lowering for this op)
+    'nn.functional.embedding': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._embedding_bag_forward_only.default (aten._embedding_bag_forward_only.default: no lowering for this op)
+    'nn.functional.embedding_bag': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.bernoulli.p (aten.bernoulli.p: no lowering for this op)
+    'nn.functional.feature_alpha_dropout.with_train': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.fractional_max_pool2d.default, aten.rand.default (aten.fractional_max_pool2d.default: no lowering for this op; aten.rand.default: no lowering for this op)
+    'nn.functional.fractional_max_pool2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.fractional_max_pool3d.default, aten.rand.default (aten.fractional_max_pool3d.default: no lowering for this op; aten.rand.default: no lowering for this op)
+    'nn.functional.fractional_max_pool3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.gelu.default (aten.gelu.default: no lowering for this op)
+    'nn.functional.gelu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sigmoid.default (aten.sigmoid.default: no lowering for this op)
+    'nn.functional.glu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.grid_sampler_2d.default (aten.grid_sampler_2d.default: no lowering for this op)
+    'nn.functional.grid_sample': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.native_group_norm.default (aten.native_group_norm.default: no lowering for this op)
+    'nn.functional.group_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'nn.functional.hardshrink': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.hardtanh.default (aten.hardtanh.default: no lowering for this op)
+    'nn.functional.hardtanh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty_permuted.default (aten.empty_permuted.default: no lowering for this op)
+    'nn.functional.hinge_embedding_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'nn.functional.huber_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._adaptive_avg_pool2d.default (aten._adaptive_avg_pool2d.default: no lowering for this op)
+    'nn.functional.interpolate.area': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.floor.default (aten._to_copy.default: no lowering for this op; aten.floor.default: no lowering for this op)
+    'nn.functional.interpolate.bicubic': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.upsample_bilinear2d.vec (aten.upsample_bilinear2d.vec: no lowering for this op)
+    'nn.functional.interpolate.bilinear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'nn.functional.interpolate.linear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'nn.functional.interpolate.nearest': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'nn.functional.interpolate.nearest-exact': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'nn.functional.interpolate.trilinear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default (aten.exp.default: no lowering for this op)
+    'nn.functional.kl_div': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.mean.default (aten.abs.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.l1_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.native_layer_norm.default (aten.native_layer_norm.default: no lowering for this op)
+    'nn.functional.layer_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.leaky_relu.default (aten.leaky_relu.default: no lowering for this op)
+    'nn.functional.leaky_relu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.addmm.default (aten.addmm.default: no lowering for this op)
+    'nn.functional.linear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._log_softmax.default, aten._to_copy.default, aten.mm.default, aten.sum.dim_IntList (aten._log_softmax.default: no lowering for this op; aten._to_copy.default: no lowering for this op; aten.mm.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.linear_cross_entropy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: torch_nn._linear_cross_entropy_batch_chunked.default (torch_nn._linear_cross_entropy_batch_chunked.default: no lowering for this op)
+    'nn.functional.linear_cross_entropy.chunked': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: torch_nn._linear_cross_entropy_batch_chunked_no_reduction.default (torch_nn._linear_cross_entropy_batch_chunked_no_reduction.default: no lowering for this op)
+    'nn.functional.linear_cross_entropy.chunked_none': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.avg_pool2d.default (aten.avg_pool2d.default: no lowering for this op)
+    'nn.functional.local_response_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.exp.default, aten.log1p.default (aten.abs.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'nn.functional.logsigmoid': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.margin_ranking_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max_pool2d_with_indices.default (aten.max_pool2d_with_indices.default: no lowering for this op)
+    'nn.functional.max_pool1d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max_pool2d_with_indices.default (aten.max_pool2d_with_indices.default: no lowering for this op)
+    'nn.functional.max_pool2d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.max_pool3d_with_indices.default (aten.max_pool3d_with_indices.default: no lowering for this op)
+    'nn.functional.max_pool3d': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default, aten.log1p.default, aten.tanh.default (aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.tanh.default: no lowering for this op)
+    'nn.functional.mish': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mean.default (aten.mean.default: no lowering for this op)
+    'nn.functional.mse_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default, aten.addmm.default, aten.bmm.default, aten.mean.dim (aten._softmax.default: no lowering for this op; aten.addmm.default: no lowering for this op; aten.bmm.default: no lowering for this op; aten.mean.dim: no lowering for this op)
+    'nn.functional.multi_head_attention_forward': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mean.default (aten.mean.default: no lowering for this op)
+    'nn.functional.multi_margin_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.amin.default, aten.any.dim, aten.mean.default, aten.sum.dim_IntList (aten.amin.default: no lowering for this op; aten.any.dim: no lowering for this op; aten.mean.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'nn.functional.multilabel_margin_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.exp.default, aten.log1p.default, aten.mean.default, aten.sum.dim_IntList (aten.abs.default: no lowering for this op; aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.mean.default: no lowering for this op; aten.sum.dim_IntLi
+    'nn.functional.multilabel_soft_margin_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'nn.functional.normalize': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.copy.default (aten.copy.default: no lowering for this op)
+    'nn.functional.pad.circular': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'nn.functional.pairwise_distance': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._pdist_forward.default (aten._pdist_forward.default: no lowering for this op)
+    'nn.functional.pdist': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default, aten.log.default (aten.exp.default: no lowering for this op; aten.log.default: no lowering for this op)
+    'nn.functional.poisson_nll_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.relu.default (aten.relu.default: no lowering for this op)
+    'nn.functional.relu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.hardtanh.default (aten.hardtanh.default: no lowering for this op)
+    'nn.functional.relu6': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mean.dim, aten.rsqrt.default (aten.mean.dim: no lowering for this op; aten.rsqrt.default: no lowering for this op)
+    'nn.functional.rms_norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.rrelu_with_noise_functional.default (aten.rrelu_with_noise_functional.default: no lowering for this op)
+    'nn.functional.rrelu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default, aten.any.dim, aten.bmm.default (aten._softmax.default: no lowering for this op; aten.any.dim: no lowering for this op; aten.bmm.default: no lowering for this op)
+    'nn.functional.scaled_dot_product_attention': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.elu.default (aten.elu.default: no lowering for this op)
+    'nn.functional.selu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sigmoid.default (aten.sigmoid.default: no lowering for this op)
+    'nn.functional.silu': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.mean.default (aten.abs.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.smooth_l1_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default, aten.log1p.default, aten.mean.default (aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.soft_margin_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default (aten._softmax.default: no lowering for this op)
+    'nn.functional.softmin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default, aten._to_copy.default (aten._softmax.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'nn.functional.softmin.with_dtype': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.exp.default, aten.log1p.default (aten.exp.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'nn.functional.softplus': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default, aten.sign.default (aten.abs.default: no lowering for this op; aten.sign.default: no lowering for this op)
+    'nn.functional.softshrink': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.abs.default (aten.abs.default: no lowering for this op)
+    'nn.functional.softsign': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.tanh.default (aten.tanh.default: no lowering for this op)
+    'nn.functional.tanhshrink': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default, aten.mean.default (aten.linalg_vector_norm.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.triplet_margin_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default, aten.mean.default (aten.linalg_vector_norm.default: no lowering for this op; aten.mean.default: no lowering for this op)
+    'nn.functional.triplet_margin_with_distance_loss': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.upsample_bilinear2d.vec (aten.upsample_bilinear2d.vec: no lowering for this op)
+    'nn.functional.upsample_bilinear': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default (aten._to_copy.default: no lowering for this op)
+    'nn.functional.upsample_nearest': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nonzero.default (aten.nonzero.default: no lowering for this op)
+    'nonzero': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.nonzero_static.default (aten.nonzero_static.default: no lowering for this op)
+    'nonzero_static': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'norm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'norm.fro': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default (aten.linalg_vector_norm.default: no lowering for this op)
+    'norm.inf': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default, aten.sum.dim_IntList (aten._linalg_svd.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'norm.nuc': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.normal.Tensor_Tensor (aten.normal.Tensor_Tensor: no lowering for this op)
+    'normal': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.normal.float_float (aten.normal.float_float: no lowering for this op)
+    'normal.number_mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.ormqr.default (aten.ormqr.default: no lowering for this op)
+    'ormqr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default, aten.linalg_qr.default, aten.mm.default, aten.randn.default (aten._linalg_svd.default: no lowering for this op; aten.linalg_qr.default: no lowering for this op; aten.mm.default: no lowering for this op; aten.randn.default: no lowering for this op)
+    'pca_lowrank': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_pinv.atol_rtol_tensor (aten.linalg_pinv.atol_rtol_tensor: no lowering for this op)
+    'pinverse': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polar.default (aten.polar.default: no lowering for this op)
+    'polar': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'polygamma.polygamma_n_0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'polygamma.polygamma_n_1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'polygamma.polygamma_n_2': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'polygamma.polygamma_n_3': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'polygamma.polygamma_n_4': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.prod.default (aten.prod.default: no lowering for this op)
+    'prod': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.put.default (aten.put.default: no lowering for this op)
+    'put': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_qr.default (aten.linalg_qr.default: no lowering for this op)
+    'qr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_copy.default, aten.abs.default, aten.any.dim, aten.ceil.default, aten.isnan.default, aten.sort.default (aten._to_copy.default: no lowering for this op; aten.abs.default: no lowering for this op; aten.any.dim: no lowering for this op; aten.ceil.default: no lowering for this op; ate
+    'quantile': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.randn_like.default (aten.randn_like.default: no lowering for this op)
+    'rand_like': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.randint.default (aten.randint.default: no lowering for this op)
+    'randint': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.randint_like.default (aten.randint_like.default: no lowering for this op)
+    'randint_like': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.randn.default (aten.randn.default: no lowering for this op)
+    'randn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.randn_like.default (aten.randn_like.default: no lowering for this op)
+    'randn_like': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.reciprocal.default (aten.reciprocal.default: no lowering for this op)
+    'reciprocal': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.linalg_vector_norm.default, aten.reciprocal.default (aten.linalg_vector_norm.default: no lowering for this op; aten.reciprocal.default: no lowering for this op)
+    'renorm': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.repeat.default (aten.repeat.default: repeat by 0 gives an empty tensor; Core ML has no empty tensors)
+    'repeat': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.as_strided.default (aten.as_strided.default: no lowering for this op)
+    'resize_': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.resize.default (aten.resize.default: no lowering for this op)
+    'resize_as_': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.round.default (aten.round.default: no lowering for this op)
+    'round': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.round.decimals (aten.round.decimals: no lowering for this op)
+    'round.decimals_0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.round.decimals (aten.round.decimals: no lowering for this op)
+    'round.decimals_3': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.round.decimals (aten.round.decimals: no lowering for this op)
+    'round.decimals_neg_3': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.rsqrt.default (aten.rsqrt.default: no lowering for this op)
+    'rsqrt': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.scatter_reduce.two (aten.scatter_reduce.two: scatter reduction 'mean' has no MIL scatter mode)
+    'scatter_reduce.mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.searchsorted.Tensor (aten.searchsorted.Tensor: no lowering for this op)
+    'searchsorted': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sign.default (aten.sign.default: no lowering for this op)
+    'sgn': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'short': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sigmoid.default (aten.sigmoid.default: no lowering for this op)
+    'sigmoid': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sign.default (aten.sign.default: no lowering for this op)
+    'sign': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.bartlett': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.blackman': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.cosine': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.exponential': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.gaussian': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.general_cosine': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.general_hamming': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.hamming': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.hann': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.kaiser': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.empty.memory_format (aten.empty.memory_format: a zero-sized tensor; Core ML has no empty tensors)
+    'signal.windows.nuttall': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.signbit.default (aten.signbit.default: no lowering for this op)
+    'signbit': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sin.default (aten.sin.default: no lowering for this op)
+    'sin': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sin.default (aten.sin.default: no lowering for this op)
+    'sinc': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sinh.default (aten.sinh.default: no lowering for this op)
+    'sinh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default (aten._softmax.default: no lowering for this op)
+    'softmax': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default, aten._to_copy.default (aten._softmax.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'softmax.with_dtype': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sort.default (aten.sort.default: no lowering for this op)
+    'sort': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._sparse_mm_reduce_impl.default (aten._sparse_mm_reduce_impl.default: no lowering for this op)
+    'sparse.mm.reduce': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sparse_sampled_addmm.default (aten.sparse_sampled_addmm.default: no lowering for this op)
+    'sparse.sampled_addmm': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_airy_ai.default (aten.special_airy_ai.default: no lowering for this op)
+    'special.airy_ai': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_bessel_j0.default (aten.special_bessel_j0.default: no lowering for this op)
+    'special.bessel_j0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_bessel_j1.default (aten.special_bessel_j1.default: no lowering for this op)
+    'special.bessel_j1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_bessel_y0.default (aten.special_bessel_y0.default: no lowering for this op)
+    'special.bessel_y0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_bessel_y1.default (aten.special_bessel_y1.default: no lowering for this op)
+    'special.bessel_y1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_chebyshev_polynomial_t.default (aten.special_chebyshev_polynomial_t.default: no lowering for this op)
+    'special.chebyshev_polynomial_t': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_chebyshev_polynomial_u.default (aten.special_chebyshev_polynomial_u.default: no lowering for this op)
+    'special.chebyshev_polynomial_u': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_chebyshev_polynomial_v.default (aten.special_chebyshev_polynomial_v.default: no lowering for this op)
+    'special.chebyshev_polynomial_v': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_chebyshev_polynomial_w.default (aten.special_chebyshev_polynomial_w.default: no lowering for this op)
+    'special.chebyshev_polynomial_w': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default, aten.log.default (aten.isnan.default: no lowering for this op; aten.log.default: no lowering for this op)
+    'special.entr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_erfcx.default (aten.special_erfcx.default: no lowering for this op)
+    'special.erfcx': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_hermite_polynomial_h.default (aten.special_hermite_polynomial_h.default: no lowering for this op)
+    'special.hermite_polynomial_h': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_hermite_polynomial_he.default (aten.special_hermite_polynomial_he.default: no lowering for this op)
+    'special.hermite_polynomial_he': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_i0e.default (aten.special_i0e.default: no lowering for this op)
+    'special.i0e': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_i1.default (aten.special_i1.default: no lowering for this op)
+    'special.i1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_i1e.default (aten.special_i1e.default: no lowering for this op)
+    'special.i1e': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_laguerre_polynomial_l.default (aten.special_laguerre_polynomial_l.default: no lowering for this op)
+    'special.laguerre_polynomial_l': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_legendre_polynomial_p.default (aten.special_legendre_polynomial_p.default: no lowering for this op)
+    'special.legendre_polynomial_p': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.erfc.default, aten.log.default, aten.log1p.default, aten.special_erfcx.default (aten.erfc.default: no lowering for this op; aten.log.default: no lowering for this op; aten.log1p.default: no lowering for this op; aten.special_erfcx.default: no lowering for this op)
+    'special.log_ndtr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_modified_bessel_i0.default (aten.special_modified_bessel_i0.default: no lowering for this op)
+    'special.modified_bessel_i0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_modified_bessel_i1.default (aten.special_modified_bessel_i1.default: no lowering for this op)
+    'special.modified_bessel_i1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_modified_bessel_k0.default (aten.special_modified_bessel_k0.default: no lowering for this op)
+    'special.modified_bessel_k0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_modified_bessel_k1.default (aten.special_modified_bessel_k1.default: no lowering for this op)
+    'special.modified_bessel_k1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.erf.default (aten.erf.default: no lowering for this op)
+    'special.ndtr': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_ndtri.default (aten.special_ndtri.default: no lowering for this op)
+    'special.ndtri': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.polygamma.default (aten.polygamma.default: no lowering for this op)
+    'special.polygamma.special_polygamma_n_0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_scaled_modified_bessel_k0.default (aten.special_scaled_modified_bessel_k0.default: no lowering for this op)
+    'special.scaled_modified_bessel_k0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_scaled_modified_bessel_k1.default (aten.special_scaled_modified_bessel_k1.default: no lowering for this op)
+    'special.scaled_modified_bessel_k1': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_shifted_chebyshev_polynomial_t.default (aten.special_shifted_chebyshev_polynomial_t.default: no lowering for this op)
+    'special.shifted_chebyshev_polynomial_t': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_shifted_chebyshev_polynomial_u.default (aten.special_shifted_chebyshev_polynomial_u.default: no lowering for this op)
+    'special.shifted_chebyshev_polynomial_u': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_shifted_chebyshev_polynomial_v.default (aten.special_shifted_chebyshev_polynomial_v.default: no lowering for this op)
+    'special.shifted_chebyshev_polynomial_v': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_shifted_chebyshev_polynomial_w.default (aten.special_shifted_chebyshev_polynomial_w.default: no lowering for this op)
+    'special.shifted_chebyshev_polynomial_w': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_spherical_bessel_j0.default (aten.special_spherical_bessel_j0.default: no lowering for this op)
+    'special.spherical_bessel_j0': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default, aten.log1p.default (aten.isnan.default: no lowering for this op; aten.log1p.default: no lowering for this op)
+    'special.xlog1py': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.special_zeta.default (aten.special_zeta.default: no lowering for this op)
+    'special.zeta': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.split_with_sizes.default (aten.split_with_sizes.default: split sizes [1, 4, 0] make an empty piece; Core ML has no empty tensors)
+    'split_with_sizes': ('unsupported', 'TODO: explain'),
+    # observed: sample 1: aten.split_with_sizes.default (aten.split_with_sizes.default: split sizes [1, 4, 0] make an empty piece; Core ML has no empty tensors)
+    'split_with_sizes_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sqrt.default (aten.sqrt.default: no lowering for this op)
+    'sqrt': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sqrt.default, aten.var.correction (aten.sqrt.default: no lowering for this op; aten.var.correction: no lowering for this op)
+    'std': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sqrt.default, aten.var.correction (aten.sqrt.default: no lowering for this op; aten.var.correction: no lowering for this op)
+    'std.unbiased': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sqrt.default, aten.var_mean.correction (aten.sqrt.default: no lowering for this op; aten.var_mean.correction: no lowering for this op)
+    'std_mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sqrt.default, aten.var_mean.correction (aten.sqrt.default: no lowering for this op; aten.var_mean.correction: no lowering for this op)
+    'std_mean.unbiased': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._fft_r2c.default, aten.unfold.default (aten._fft_r2c.default: no lowering for this op; aten.unfold.default: no lowering for this op)
+    'stft': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'sum': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'sum_to_size': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default (aten._linalg_svd.default: no lowering for this op)
+    'svd': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._linalg_svd.default, aten.linalg_qr.default, aten.mm.default, aten.randn.default (aten._linalg_svd.default: no lowering for this op; aten.linalg_qr.default: no lowering for this op; aten.mm.default: no lowering for this op; aten.randn.default: no lowering for this op)
+    'svd_lowrank': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.tan.default (aten.tan.default: no lowering for this op)
+    'tan': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.tanh.default (aten.tanh.default: no lowering for this op)
+    'tanh': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.mm.default (aten.mm.default: no lowering for this op)
+    'tensordot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._assert_tensor_metadata.default, aten._to_copy.default (aten._assert_tensor_metadata.default: no lowering for this op; aten._to_copy.default: no lowering for this op)
+    'to': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._to_sparse.default (aten._to_sparse.default: no lowering for this op)
+    'to_sparse': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.topk.default (aten.topk.default: no lowering for this op)
+    'topk': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._softmax.default, aten.any.dim (aten._softmax.default: no lowering for this op; aten.any.dim: no lowering for this op)
+    'torch.ops.aten._safe_softmax.default': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.diagonal.default, aten.sum.dim_IntList (aten.diagonal.default: no lowering for this op; aten.sum.dim_IntList: no lowering for this op)
+    'trace': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'trapezoid': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'trapz': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.triangular_solve.default (aten.triangular_solve.default: no lowering for this op)
+    'triangular_solve': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.trunc.default (aten.trunc.default: no lowering for this op)
+    'trunc': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.unbind_copy.int (aten.unbind_copy.int: no lowering for this op)
+    'unbind_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.unfold.default (aten.unfold.default: no lowering for this op)
+    'unfold': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.unfold.default (aten.unfold.default: no lowering for this op)
+    'unfold_copy': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten._unique2.default (aten._unique2.default: no lowering for this op)
+    'unique': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.unique_consecutive.default (aten.unique_consecutive.default: no lowering for this op)
+    'unique_consecutive': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.var.correction (aten.var.correction: no lowering for this op)
+    'var': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.var.correction (aten.var.correction: no lowering for this op)
+    'var.unbiased': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.var_mean.correction (aten.var_mean.correction: no lowering for this op)
+    'var_mean': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.var_mean.correction (aten.var_mean.correction: no lowering for this op)
+    'var_mean.unbiased': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.sum.dim_IntList (aten.sum.dim_IntList: no lowering for this op)
+    'vdot': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.view_as_complex.default (aten.view_as_complex.default: no lowering for this op)
+    'view_as_complex': ('unsupported', 'TODO: explain'),
+    # observed: sample 0: aten.isnan.default, aten.log.default (aten.isnan.default: no lowering for this op; aten.log.default: no lowering for this op)
+    'xlogy': ('unsupported', 'TODO: explain'),
+    # -- crash -------------------------------------------------------------------------------------
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_3' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    '_batch_norm_with_update': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_3' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    '_native_batch_norm_legit': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'cauchy': ('crash', 'TODO: explain'),
+    # observed: sample 0: AssertionError: coremltools' MIL proto loader rejects /tmp/tmp61qtly0e/model.mlpackage: AssertionError: Mismatch between var types in specification vs PyMIL
+    'diag': ('crash', 'TODO: explain'),
+    # observed: sample 0: AssertionError: coremltools' MIL proto loader rejects /tmp/tmpb6q9jas_/model.mlpackage: AssertionError: Mismatch between var types in specification vs PyMIL
+    'diag_embed': ('crash', 'TODO: explain'),
+    # observed: sample 1: AssertionError: coremltools' MIL proto loader rejects /tmp/tmpnppyceli/model.mlpackage: AssertionError: Mismatch between var types in specification vs PyMIL
+    'diagflat': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'exponential': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'geometric': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: lowering aten.index_select.default (node 'index_select', module <root>) at /work/main/tests/lowering/_opinfo.py:83: out = self.fn(inp, *args, **kwargs) failed: IndexError: tuple index out of range
+    'index_select': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.cholesky': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.inv': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.ldl_factor': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.lu_factor': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.solve': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.tensorinv': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: graph input 'token' of kind TOKEN is not supported
+    'linalg.tensorsolve': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'log_normal': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_3' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'native_batch_norm': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_1' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'nn.functional.batch_norm': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_1' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'nn.functional.instance_norm': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'normal.in_place': ('crash', 'TODO: explain'),
+    # observed: sample 2: export: GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u0 (unhinted: u0). (Size-like symbols: none) Caused by: (_decomp/decompositions.py:6002 in take) For more information, run with TORCH_LOGS="dynamic" For extended logs when we create sy
+    'take': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: AttributeError: 'Infinity' object has no attribute '_mpf_'
+    'tensor_split': ('crash', 'TODO: explain'),
+    # observed: sample 0: export: ConversionError: the model mutates user input mutation 'tensors_0' in forward; Core ML programs are functional (stateful models need iOS18 states, not supported yet)
+    'uniform': ('crash', 'TODO: explain'),
+}
+# END GENERATED
