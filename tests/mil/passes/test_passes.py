@@ -106,3 +106,56 @@ def test_dead_code_removes_chains_and_keeps_side_effects():
     fn.block.outputs = [b.op("tanh", x=x)]
     assert eliminate_dead_code(prog).modified
     assert _types(fn) == ["tanh"]
+
+
+def _conv_program(follow):
+    prog, fn, b = _program({"x": tensor("fp32", (1, 3, 8, 8))})
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    c = b.op("conv", x=fn.inputs[0], weight=w, bias=rng.standard_normal(4).astype(np.float32))
+    fn.block.outputs = [follow(b, c, rng)]
+    return prog, fn
+
+
+@pytest.mark.parametrize("follow", [
+    lambda b, c, r: b.op("batch_norm", x=c, mean=r.random(4).astype(np.float32),
+                         variance=r.random(4).astype(np.float32) + 0.5, gamma=r.random(4).astype(np.float32),
+                         beta=r.random(4).astype(np.float32), epsilon=np.float32(1e-3)),
+    lambda b, c, r: b.op("add", x=c, y=r.random((4, 1, 1)).astype(np.float32)),
+    lambda b, c, r: b.op("mul", x=r.random((1, 4, 1, 1)).astype(np.float32), y=c),
+], ids=["batch_norm", "add", "mul"])
+def test_fuse_affine_folds_into_conv_and_keeps_values(follow):
+    import torch
+
+    prog, fn = _conv_program(follow)
+    before = _evaluate(fn)
+    out_name = fn.block.outputs[0].name
+    run_default_passes(prog)
+    verify_program(prog)
+    assert [t for t in _types(fn) if t != "const"] == ["conv"]
+    assert fn.block.outputs[0].name == out_name
+    torch.testing.assert_close(_evaluate(fn), before, rtol=1e-5, atol=1e-5)
+
+
+def test_fuse_affine_leaves_non_per_channel_adds():
+    prog, fn = _conv_program(lambda b, c, r: b.op("add", x=c, y=r.random((6, 6)).astype(np.float32)))
+    run_default_passes(prog)
+    assert "add" in _types(fn)
+
+
+def _evaluate(fn):
+    """Run the top block with catalogue kernels on a fixed input."""
+    import torch
+
+    from torch_coreml.mil.ops import CATALOGUE
+    from torch_coreml.mil.ops.const import const_to_runtime
+    from torch_coreml.mil.ops.spec import OpContext, call_kernel
+
+    env = {fn.inputs[0].name: torch.linspace(-1, 1, 192).reshape(1, 3, 8, 8)}
+    for op in fn.block.operations:
+        if op.op_type == "const":
+            env[op.outputs[0].name] = const_to_runtime(op.attributes["val"], op.outputs[0].type)
+            continue
+        ctx = OpContext(CATALOGUE.lookup(op.op_type, fn.target), op.inputs, fn.target, name=op.name)
+        env[op.outputs[0].name] = call_kernel(ctx, {k: env[v.name] for k, v in op.inputs.items()})
+    return env[fn.block.outputs[0].name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .const_fold import fold_constants
 from .cse import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
+from .fuse_affine import fuse_affine
 from .manager import PassResult, run_passes
 from .noop_elimination import eliminate_noops
 
@@ -13,6 +14,7 @@ from .noop_elimination import eliminate_noops
 DEFAULT_PIPELINE = [
     fold_constants,
     eliminate_noops,
+    fuse_affine,
     eliminate_common_subexpressions,
     eliminate_dead_code,
 ]
@@ -23,4 +25,4 @@ def run_default_passes(program) -> None:
 
 
 __all__ = ["DEFAULT_PIPELINE", "PassResult", "eliminate_common_subexpressions", "eliminate_dead_code",
-           "eliminate_noops", "fold_constants", "run_default_passes", "run_passes"]
+           "eliminate_noops", "fold_constants", "fuse_affine", "run_default_passes", "run_passes"]
