@@ -175,6 +175,9 @@ class GraphLowerer:
         mil = ctx.mil_dtype(value.dtype)
         if value.dtype == torch.int64:
             value = value.to(torch.int32)
+        if value.dtype == torch.float32 and mil is dt.fp16:
+            # Keep the fp32 weights shared with the model; the writer converts them one at a time.
+            return self.b.const(value, mil, name=node.name, defer_cast=True)
         return self.b.const(value.to(mil.torch) if mil.torch else value, mil, name=node.name)
 
     # -- nodes ----------------------------------------------------------------------------------

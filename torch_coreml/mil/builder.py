@@ -74,24 +74,28 @@ class NameScope:
         return name
 
 
-def const_value(value: Any, dtype: dt.DType | str | None = None) -> tuple[Any, TensorType]:
+def const_value(value: Any, dtype: dt.DType | str | None = None, *, defer_cast: bool = False
+                ) -> tuple[Any, TensorType]:
     """Normalize a python/numpy/torch value into (stored value, tensor type).
 
     int64 becomes int32 and fp64 becomes fp32 unless `dtype` says otherwise: MIL programs compute in
-    32-bit, and Core ML stores 64-bit values only inline."""
+    32-bit, and Core ML stores 64-bit values only inline.
+
+    `defer_cast=True` keeps fp32 data for an fp16 const as it is (see dtypes.py, "deferred fp16"):
+    a model's weights are then shared with the torch module instead of copied."""
     if isinstance(dtype, str):
         dtype = dt.from_name(dtype)
     if isinstance(value, str):
         return value, TensorType(dt.string, ())
-    try:
-        import torch
+    import torch
 
-        if isinstance(value, torch.Tensor):
-            mil = dtype or dt.from_torch(value.dtype)
-            value = dt.torch_to_numpy(value, mil)
-            dtype = mil
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    if isinstance(value, torch.Tensor):
+        mil = dtype or dt.from_torch(value.dtype)
+        if defer_cast and mil is dt.fp16 and value.dtype == torch.float32:
+            arr = value.detach().cpu().contiguous().numpy()  # shares memory with the tensor
+            return arr, TensorType(dt.fp16, arr.shape)
+        value = dt.torch_to_numpy(value, mil)
+        dtype = mil
     arr = np.asarray(value)
     if arr.dtype.kind in ("U", "S", "O"):
         return arr.astype(object), TensorType(dt.string, arr.shape)
@@ -121,8 +125,9 @@ class Builder:
         return Builder(block, self.target, self.names)
 
     # -- consts ---------------------------------------------------------------------------------
-    def const(self, value: Any, dtype: dt.DType | str | None = None, name: str | None = None) -> Var:
-        stored, ttype = const_value(value, dtype)
+    def const(self, value: Any, dtype: dt.DType | str | None = None, name: str | None = None, *,
+              defer_cast: bool = False) -> Var:
+        stored, ttype = const_value(value, dtype, defer_cast=defer_cast)
         out = Var(self.names.fresh(name or "const"), ttype)
         op = Operation("const", self.names.fresh((name or "const") + "_op"), {}, [out],
                        attributes={"val": stored})

@@ -6,6 +6,10 @@ Each `DType` carries the three spellings the project needs: the short MIL name u
 Storage rules (one place, so every layer agrees):
 - numpy holds every const value. Types numpy lacks are held as their raw bit pattern: bf16 as uint16,
   fp8 as uint8. Sub-byte integers are held unpacked, one element per int8/uint8.
+- deferred fp16: a const of type fp16 may hold its data as fp32 (the model's own weights, shared with
+  the torch module, instead of a converted copy). Every reader therefore converts with
+  `np.asarray(value, dtype=t.dtype.numpy)` or `numpy_to_torch`; the weight writer converts one tensor
+  at a time, so conversion never holds a second full copy of the model.
 - torch holds every runtime value. torch has bf16 and fp8 natively; sub-byte integers widen to int8/uint8
   and unsigned 16/32-bit integers to int32/int64, because torch's unsigned kernels are sparse.
 """
