@@ -227,4 +227,25 @@ def build(name: str, size: str = "small", seed: int = 0) -> tuple[nn.Module, tup
     """The eval-mode model and its example inputs (a tuple of tensors)."""
     torch.manual_seed(seed)
     model, inputs = MODELS[name].build(size)
+    _calibrate_batchnorm(model, inputs)
     return model.eval(), inputs
+
+
+@torch.no_grad()
+def _calibrate_batchnorm(model: nn.Module, inputs: tuple, batches: int = 2) -> None:
+    """Set BatchNorm running statistics from random data, as training would.
+
+    With freshly initialised statistics (mean 0, var 1) and small random weights, activations shrink
+    layer after layer: MobileNetV2's output would be ~1e-24, and any converter would "match" it. Real
+    statistics renormalise every layer, so outputs stay O(1) and the comparison means something."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the calibration batches
+    model.train()
+    for _ in range(batches):
+        # A batch of 4: layers that pool to 1x1 (DeepLab's image pooling) need > 1 value per channel.
+        model(*[torch.randn(4, *x.shape[1:]) for x in inputs])
+    model.eval()

@@ -113,8 +113,9 @@ def render() -> str:
     if loose:
         out += ["", "## Ops compared partially", "",
                 "Outputs that cannot be compared element by element (random, uninitialized, or the "
-                "indices of ties); `shape_only` compares dtype and shape, `skip_int_outputs` compares "
-                "the values but only the dtype and shape of index outputs.", "",
+                "indices of ties); `shape_only` compares dtype and shape, `indices_if_unique` compares "
+                "the values, and the index outputs exactly only when the inputs have no repeated "
+                "values.", "",
                 "| OpInfo | comparison | why |", "|---|---|---|"]
         out += [f"| `{k}` | {mode} | {_md(why)} |" for k, (mode, why) in loose]
 

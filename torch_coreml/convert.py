@@ -7,7 +7,6 @@ a user calls is exactly the artifact `save` writes.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -15,23 +14,15 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.utils._pytree as pytree
-
 from .coreml_program import CoreMLProgram
 from .errors import ConversionError
-from .format.description import Feature, Metadata, ModelInterface, Ranges
-from .format.serialize import save_model
+from .format.description import ModelInterface
 from .lowering.exported import LoweredProgram, capture, lower_exported
-from .mil.passes import run_default_passes
-from .mil.program import Program
-from .mil.verify import verify_program
 from .options import ConversionOptions
-from .runtime.module import OUTPUT_DTYPES_KEY
+from .progress import conversion, phase
+from .pipeline import INPUT_DTYPES_KEY, model_interface, save_lowered  # noqa: F401  (key re-exported)
 
 log = logging.getLogger(__name__)
-
-INPUT_DTYPES_KEY = "torch_coreml.input_dtypes"
 
 
 def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, **options: Any) -> CoreMLProgram:
@@ -42,18 +33,22 @@ def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, 
     author, license, version, description, user_defined (metadata), runtime, compute_units.
     """
     opts = ConversionOptions.make(**options)
-    ep = capture(obj, example_inputs, dynamic_shapes)
-    lowered = lower_exported(ep, target=opts.target, float_dtype=opts.float_dtype,
-                             input_names=opts.input_names, output_names=opts.output_names)
-    _check_names(opts, lowered)
-    program = Program()
-    program.add(lowered.lowered.function)
-    run_default_passes(program)
-    verify_program(program)
-    interface = _interface(lowered, opts)
-    path = _private_package_path()
-    save_model(path, program, interface)
-    module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module(), compute_units=opts.compute_units)
+    # Phases (capture here; decompose, lower, optimize, write weights inside) show after 2 s.
+    with conversion("torch_coreml.export"):
+        with phase("capture"):
+            ep = capture(obj, example_inputs, dynamic_shapes)
+        lowered = lower_exported(ep, target=opts.target, float_dtype=opts.float_dtype,
+                                 input_names=opts.input_names, output_names=opts.output_names)
+        _check_names(opts, lowered)
+        path = _private_package_path()
+        # The same passes → verify → save tail as the torch.compile backend's partitions (pipeline.py).
+        save_lowered(lowered.lowered, path, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec)
+    try:
+        module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module(),
+                               compute_units=opts.compute_units)
+    except BaseException:
+        shutil.rmtree(path.parent, ignore_errors=True)  # e.g. runtime="coreml" off macOS: leave nothing behind
+        raise
     weakref.finalize(module, shutil.rmtree, str(path.parent), True)
     return module
 
@@ -77,26 +72,7 @@ def _private_package_path() -> Path:
 
 
 def _interface(lowered: LoweredProgram, opts: ConversionOptions) -> ModelInterface:
-    fn = lowered.lowered.function
-    inputs = []
-    for info, var in zip(lowered.lowered.inputs, fn.inputs):
-        flex = None
-        if info.ranges:
-            flex = Ranges(tuple(info.ranges.get(i, (d, d)) if isinstance(d, int) or i in info.ranges
-                                else (1, None) for i, d in enumerate(var.type.shape)))
-        inputs.append(Feature(var.name, var.type.dtype, var.type.shape, flex))
-    outputs = [Feature(v.name, v.type.dtype, v.type.shape) for v in fn.block.outputs]
-    user = dict(opts.user_defined)
-    user[OUTPUT_DTYPES_KEY] = json.dumps([str(i.torch_dtype).replace("torch.", "")
-                                          for i in lowered.lowered.outputs])
-    user[INPUT_DTYPES_KEY] = json.dumps([str(i.torch_dtype).replace("torch.", "")
-                                         for i in lowered.lowered.inputs])
-    user["com.github.apple.coremltools.source"] = f"torch=={torch.__version__}"
-    metadata = Metadata(author=opts.author, license=opts.license, version=opts.version,
-                        short_description=opts.description, user_defined=user)
-    return ModelInterface(inputs, outputs, metadata=metadata,
-                          input_tree=pytree.treespec_dumps(lowered.in_spec),
-                          output_tree=pytree.treespec_dumps(lowered.out_spec))
+    return model_interface(lowered.lowered, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec)
 
 
 def analyze(obj: Any, example_inputs: Any = None, **options: Any):

@@ -21,6 +21,7 @@ from .mil.passes import run_default_passes
 from .mil.program import Program
 from .mil.verify import verify_program
 from .options import ConversionOptions
+from .progress import phase
 from .runtime.module import OUTPUT_DTYPES_KEY
 
 INPUT_DTYPES_KEY = "torch_coreml.input_dtypes"
@@ -31,9 +32,11 @@ def save_lowered(lowered: LoweredFunction, path: Path, opts: ConversionOptions, 
     """Optimize and verify the lowered function, then write it as the package at `path`."""
     program = Program()
     program.add(lowered.function)
-    run_default_passes(program)
-    verify_program(program)
-    save_model(path, program, model_interface(lowered, opts, in_spec=in_spec, out_spec=out_spec))
+    with phase("optimize"):
+        run_default_passes(program)
+        verify_program(program)
+    with phase("write weights"):
+        save_model(path, program, model_interface(lowered, opts, in_spec=in_spec, out_spec=out_spec))
     return path
 
 

@@ -1,5 +1,5 @@
 """Convert a torch model, save it, check the saved package with coremltools, reload it from disk, run
-it with the reference runtime and compare with eager PyTorch.
+it with the reference runtime and compare with eager PyTorch (and with Core ML, see executor_hook).
 
     check_conversion(MyModule(), (x,), precision="float16", target="iOS17")
 """
@@ -13,6 +13,7 @@ import torch
 import torch.utils._pytree as pytree
 
 import torch_coreml
+from tests.executor_hook import ExecutorHook
 from tests.oracle import assert_coremltools_accepts
 from tests.tolerances import TOLERANCES
 
@@ -35,7 +36,8 @@ def check_conversion(model, inputs, *, precision: str = "float32", target: str =
     with tempfile.TemporaryDirectory() as d:
         path = cm.save(Path(d) / "model.mlpackage")
         assert_coremltools_accepts(path)
-        loaded = torch_coreml.load(path)
+        loaded = torch_coreml.load(path, runtime="reference")
+        hook = ExecutorHook(path, loaded)  # Core ML too / keep the package, when the environment asks
         for args in [inputs] + list(run_inputs or []):
             with torch.no_grad():
                 expected = (eager or model)(*args)
@@ -50,4 +52,6 @@ def check_conversion(model, inputs, *, precision: str = "float32", target: str =
                     torch.testing.assert_close(g, e, **tol, msg=lambda m: f"output {i}: {m}")
                 else:
                     assert torch.equal(g, e), f"output {i}: {g} != eager {e}"
+            hook.check(args, expected, got, tol)
+        hook.finish()
     return cm

@@ -2,7 +2,8 @@
 generated block of tests/lowering/opinfo_expectations.py from what was observed.
 
 Workers append one JSON line per op to `outcome_dir()`; the controlling pytest process merges them
-(tests/lowering/conftest.py). Merging keeps the reason of an op whose kind did not change, writes
+(tests/lowering/conftest.py). Merging keeps the reason of an op whose kind did not change (unless the reason names an aten op
+the observed error no longer mentions), writes
 "TODO: explain" (with the observed error as a comment) for a new or changed failure and drops ops
 that pass now. Ops not run this time (e.g. a `-k` subset) keep their entries.
 """
@@ -67,12 +68,20 @@ def merge(existing: dict, observed: dict[str, dict], known_ops: set[str]) -> tup
         if rec["kind"] == "pass":
             continue
         old = existing.get(key)
-        if old is not None and old[0] == rec["kind"] and not old[1].startswith("TODO"):
+        if old is not None and old[0] == rec["kind"] and not old[1].startswith("TODO") \
+                and not _stale(old[1], rec["detail"]):
             merged[key] = old
         else:
             merged[key] = (rec["kind"], TODO)
             notes[key] = rec["detail"]
     return merged, notes
+
+
+def _stale(reason: str, detail: str) -> bool:
+    """A reason naming ops (aten.x.overload) that the observed failure no longer mentions is stale,
+    e.g. "no lowering for aten.sum.dim_IntList" once sum is lowered and another node fails."""
+    named = set(re.findall(r"\b[a-z_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+\b", reason))
+    return any(op not in detail for op in named if op.startswith(("aten.", "prims.")))
 
 
 def render(expected: dict, notes: dict) -> str:

@@ -50,6 +50,7 @@ CASES = [
     ("addmm", Fn(lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=2)), (r(5), r(3, 4), r(4, 5))),
     ("baddbmm", Fn(lambda c, a, b: torch.baddbmm(c, a, b, beta=0.5, alpha=2)),
      (r(2, 3, 5), r(2, 3, 4), r(2, 4, 5))),
+    ("addbmm", Fn(lambda c, a, b: torch.addbmm(c, a, b, beta=0.5, alpha=2)), (r(3, 5), r(2, 3, 4), r(2, 4, 5))),
     ("baddbmm_beta0", Fn(lambda c, a, b: torch.baddbmm(c, a, b, beta=0)), (r(2, 3, 5), r(2, 3, 4), r(2, 4, 5))),
     ("matmul_broadcast", Fn(torch.matmul), (r(3, 4), r(2, 4, 5))),
     ("matmul_vector_right", Fn(torch.matmul), (r(2, 3, 4), r(4))),
@@ -69,6 +70,8 @@ CASES = [
     ("conv_transpose1d_dilated", nn.ConvTranspose1d(4, 2, 4, stride=2, padding=1, dilation=2), (r(1, 4, 5),)),
     ("conv_transpose3d", nn.ConvTranspose3d(2, 2, 2, stride=2), (r(1, 2, 2, 3, 3),)),
     ("conv2d_runtime_weight", Fn(lambda x, w, b: F.conv2d(x, w, b, padding=1)), (r(1, 3, 5, 5), r(4, 3, 3, 3), r(4))),
+    ("conv2d_runtime_weight_dilated", Fn(lambda x, w, b: F.conv2d(x, w, b, padding=2, dilation=(2, 3))),
+     (r(1, 3, 9, 9), r(4, 3, 3, 3), r(4))),
     # -- pooling
     ("max_pool1d", nn.MaxPool1d(3, stride=2, padding=1), (r(1, 3, 9),)),
     ("max_pool2d_ceil", nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (r(2, 4, 8, 7),)),
@@ -77,6 +80,22 @@ CASES = [
     ("max_pool3d_ceil", nn.MaxPool3d(3, stride=2, padding=1, ceil_mode=True), (r(1, 2, 6, 5, 4),)),
     ("max_pool2d_unbatched", nn.MaxPool2d(3, stride=2, padding=1), (r(4, 8, 7),)),
     ("max_pool1d_unbatched", nn.MaxPool1d(2), (r(3, 8),)),
+    ("max_pool2d_indices", Fn(lambda x: F.max_pool2d(x, 2, return_indices=True)), (r(2, 3, 7, 8),)),
+    ("max_pool2d_indices_pad_ceil", Fn(lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)),
+     (r(2, 3, 7, 8),)),
+    ("max_pool1d_indices", Fn(lambda x: F.max_pool1d(x, 3, stride=2, padding=1, return_indices=True)), (r(2, 3, 9),)),
+    ("max_pool3d_indices", Fn(lambda x: F.max_pool3d(x, 2, stride=(1, 2, 2), padding=1, return_indices=True)),
+     (r(1, 2, 4, 5, 6),)),
+    ("max_pool2d_dilated_indices", Fn(lambda x: F.max_pool2d(x, 3, 1, 1, dilation=2, return_indices=True)),
+     (r(2, 3, 9, 8),)),
+    ("max_pool2d_dilated_ceil", nn.MaxPool2d(2, dilation=(2, 3), ceil_mode=True), (r(2, 3, 9, 8),)),
+    ("max_pool2d_indices_unbatched", Fn(lambda x: F.max_pool2d(x, (2, 3), return_indices=True)), (r(3, 7, 8),)),
+    ("adaptive_max_pool2d_indices", Fn(lambda x: F.adaptive_max_pool2d(x, (7, 4), return_indices=True)),
+     (r(2, 3, 7, 8),)),
+    ("adaptive_max_pool2d_uneven_indices_ties", Fn(lambda x: F.adaptive_max_pool2d(x, 3, return_indices=True)),
+     (torch.randint(0, 3, (2, 3, 7, 8)).float(),)),
+    ("adaptive_max_pool3d_uneven_indices", Fn(lambda x: F.adaptive_max_pool3d(x, (2, 3, 5), return_indices=True)),
+     (r(1, 2, 3, 7, 8),)),
     ("avg_pool1d_exclude_pad", nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False), (r(1, 3, 9),)),
     ("avg_pool2d_ceil", nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), (r(2, 4, 8, 7),)),
     ("avg_pool2d_ceil_exclude_pad", nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
@@ -111,8 +130,9 @@ def test_nn_op(name, model, inputs):
 # fp16 programs, alternating the oldest and newest targets (the MIL op versions differ).
 FP16_CASES = [("linear", "iOS15"), ("linear_runtime_weight", "iOS18"), ("baddbmm", "iOS15"),
               ("conv2d_dilated_grouped", "iOS15"), ("conv_transpose2d_output_padding", "iOS18"),
-              ("conv2d_runtime_weight", "iOS15"), ("max_pool2d_ceil", "iOS18"), ("avg_pool2d_ceil", "iOS15"),
-              ("adaptive_avg_pool2d_uneven", "iOS15")]
+              ("conv2d_runtime_weight", "iOS15"), ("conv2d_runtime_weight_dilated", "iOS18"),
+              ("max_pool2d_ceil", "iOS18"), ("avg_pool2d_ceil", "iOS15"),
+              ("max_pool2d_indices_pad_ceil", "iOS15"), ("adaptive_avg_pool2d_uneven", "iOS15")]
 
 
 @pytest.mark.parametrize("name, target", FP16_CASES, ids=[c[0] for c in FP16_CASES])
@@ -177,6 +197,7 @@ DYNAMIC = [
     ("conv2d", nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 6)),
     ("conv_transpose2d", nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1), (2, 3, 4, 4)),
     ("max_pool2d", nn.MaxPool2d(2), (2, 3, 6, 6)),
+    ("max_pool2d_indices", Fn(lambda x: F.max_pool2d(x, 2, return_indices=True)), (2, 3, 6, 6)),
     ("avg_pool2d", nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 6, 6)),
     ("adaptive_avg_pool_global", nn.AdaptiveAvgPool2d(1), (2, 3, 6, 6)),
 ]
@@ -197,14 +218,11 @@ def check_dynamic_batch(model, shape, make=torch.randn):
 # -- refused, never mistranslated ------------------------------------------------------------------
 
 REFUSED = [
-    ("max_pool_indices_read", Fn(lambda x: F.max_pool2d(x, 2, return_indices=True)), (r(1, 2, 4, 4),),
-     "indices are read"),
-    ("max_pool_dilated", nn.MaxPool2d(2, dilation=2), (r(1, 2, 6, 6),), "dilated"),
+    ("adaptive_max_indices_dynamic", None, None, "dynamic"),
     ("avg_pool3d_ceil_include_pad", nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True), (r(1, 1, 6, 6, 6),),
      "count_include_pad"),
     ("conv_transpose_runtime_weight", Fn(lambda x, w: F.conv_transpose2d(x, w)), (r(1, 4, 3, 3), r(4, 2, 3, 3)),
      "runtime weight"),
-    ("max_pool3d_ceil_dynamic", None, None, "dynamic"),
     ("adaptive_uneven_dynamic", None, None, "dynamic"),
 ]
 
@@ -212,11 +230,11 @@ REFUSED = [
 @pytest.mark.parametrize("name, model, inputs, reason", REFUSED, ids=[c[0] for c in REFUSED])
 def test_refused(name, model, inputs, reason):
     dynamic = None
-    if name == "max_pool3d_ceil_dynamic":  # 3D ceil_mode is emulated with padding: static sizes only
-        model, inputs = nn.MaxPool3d(2, ceil_mode=True), (r(1, 1, 5, 5, 5),)
-        dynamic = ({4: Dim("w", min=2, max=9)},)
-    elif name == "adaptive_uneven_dynamic":  # uneven windows are built from static sizes
+    if name == "adaptive_uneven_dynamic":  # uneven windows are built from static sizes
         model, inputs = nn.AdaptiveMaxPool2d((3, 3)), (r(1, 2, 8, 7),)
+        dynamic = ({3: Dim("w", min=4, max=9)},)
+    elif name == "adaptive_max_indices_dynamic":  # so are the indices
+        model, inputs = nn.AdaptiveMaxPool2d((3, 3), return_indices=True), (r(1, 2, 8, 7),)
         dynamic = ({3: Dim("w", min=4, max=9)},)
     with pytest.raises(UnsupportedOpsError, match=reason):
         torch_coreml.export(model, inputs, dynamic_shapes=dynamic, compute_precision="float32")

@@ -93,8 +93,8 @@ def test_nn_op(name, model, inputs):
 # fp16 programs, alternating the oldest and newest targets (the MIL op versions differ).
 FP16_CASES = [("batch_norm2d", "iOS15"), ("batch_norm1d_rank2", "iOS18"), ("layer_norm", "iOS18"),
               ("group_norm", "iOS15"), ("instance_norm_affine", "iOS18"), ("embedding", "iOS15"),
-              ("bilinear_align_corners", "iOS15"), ("nearest_size", "iOS18"), ("bilinear_fractional_scale", "iOS15"), ("topk_smallest", "iOS15"),
-              ("sort_dim1", "iOS18")]
+              ("bilinear_align_corners", "iOS15"), ("nearest_size", "iOS18"), ("bilinear_fractional_scale", "iOS15"),
+              ("topk_smallest", "iOS15"), ("sort_dim1", "iOS18")]
 
 
 @pytest.mark.parametrize("name, target", FP16_CASES, ids=[c[0] for c in FP16_CASES])

@@ -17,17 +17,24 @@ def test_merge_keeps_reasons_and_marks_new_failures():
         "changed": ("unsupported", "no lowering"),
         "not_run": ("export", "data-dependent"),
         "gone": ("crash", "op no longer in op_db"),
+        "stale": ("unsupported", "no lowering for aten.sum.dim_IntList"),
+        "current": ("unsupported", "no lowering for aten.cumprod.default"),
     }
     observed = {"same": _rec("unsupported"), "fixed": _rec("pass", ""), "changed": _rec("mismatch", "off by 1"),
-                "new": _rec("crash", "IndexError")}
-    merged, notes = collect.merge(existing, observed, {"same", "fixed", "changed", "not_run", "new"})
+                "new": _rec("crash", "IndexError"),
+                "stale": _rec("unsupported", "aten.cumsum.default (aten.cumsum.default: no lowering)"),
+                "current": _rec("unsupported", "aten.cumprod.default (aten.cumprod.default: no lowering)")}
+    merged, notes = collect.merge(existing, observed, {"same", "fixed", "changed", "not_run", "new", "stale",
+                                                       "current"})
     assert merged == {
         "same": ("unsupported", "MIL has no complex dtype"),
         "changed": ("mismatch", collect.TODO),
         "not_run": ("export", "data-dependent"),
         "new": ("crash", collect.TODO),
+        "stale": ("unsupported", collect.TODO),
+        "current": ("unsupported", "no lowering for aten.cumprod.default"),
     }
-    assert notes == {"changed": "off by 1", "new": "IndexError"}
+    assert set(notes) == {"changed", "new", "stale"} and notes["new"] == "IndexError"
 
 
 def test_rewrite_replaces_only_the_generated_block(tmp_path):

@@ -118,12 +118,24 @@ SPECIAL_VALUES = [
     ("where_nan", lambda h, y, x, n: torch.where(n > 0, n, h)),
     ("signbit", lambda h, y, x, n: torch.signbit(n)),
     ("copysign_signed_zero", lambda h, y, x, n: torch.copysign(h, n)),
+    ("fmax_nan", lambda h, y, x, n: torch.fmax(n, h)),
+    ("fmin_nan", lambda h, y, x, n: torch.fmin(h, n)),
     ("hypot_inf", lambda h, y, x, n: torch.hypot(h, torch.nan_to_num(n, nan=1.0, posinf=math.inf, neginf=-math.inf))),
 ]
 
 
 def test_special_values():
     check_rows(SPECIAL_VALUES, SPECIAL_INPUTS)
+
+
+def test_relative_accuracy_near_zero():
+    """The formulas behind expm1, log1p, asinh and acosh keep relative precision where naive
+    exp(x) - 1 or log(1 + x) would return 0 or garbage; compared with no absolute tolerance."""
+    x = torch.tensor([1e-30, 1e-8, -1e-7, 1e-4, -0.3, 0.7, 0.999, -0.999, 5.0, -5.0, -100.0, 100.0, 1e30,
+                      -1e30, 0.0, math.inf, -math.inf, -1.0])
+    rows = [("expm1", lambda x: torch.expm1(x)), ("log1p", lambda x: torch.log1p(x.clamp_min(-1.0))),
+            ("asinh", lambda x: torch.asinh(x)), ("acosh", lambda x: torch.acosh(1.0 + x.abs()))]
+    check_rows(rows, (x,), atol=0.0)
 
 
 # -- integer and bool inputs to unary functions ----------------------------------------------------
@@ -144,6 +156,8 @@ INT_UNARY = [
     ("logical_not_int", lambda i, b: torch.logical_not(i)),
     ("bitwise_not_bool", lambda i, b: ~b),
     ("square_int", lambda i, b: i * i),
+    ("relu_int", lambda i, b: torch.relu(i) // 2),
+    ("hardtanh_int", lambda i, b: F.hardtanh(i, -2, 3)),
 ]
 
 
@@ -414,3 +428,8 @@ def test_conversions(precision):
 def test_bitwise_on_integers_is_refused():
     with pytest.raises(torch_coreml.errors.ConversionError, match="bitwise_and"):
         torch_coreml.export(Rows([("and", lambda a, b: a & b)]), (torch.arange(4), torch.arange(4)))
+
+
+def test_integer_beyond_int32_is_refused():
+    with pytest.raises(torch_coreml.errors.ConversionError, match="does not fit MIL's int32"):
+        torch_coreml.export(Rows([("eq", lambda a: a == 2**40)]), (torch.arange(4),))

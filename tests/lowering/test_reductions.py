@@ -122,3 +122,9 @@ def test_reduction_dynamic_batch(name, fn):
     check_conversion(Fn(fn), (torch.randperm(24).reshape(2, 3, 4).float(),),
                      dynamic_shapes=({0: batch},),
                      run_inputs=[(torch.randperm(60).reshape(5, 3, 4).float(),)])
+
+
+def test_variance_of_many_elements_in_fp16():
+    # 90,000 elements: more than fp16 can count (65,504), so the count must never be a fp16 value.
+    x = torch.randn(1, 1, 300, 300)
+    check_conversion(Fn(lambda x: torch.var_mean(x, (2, 3))), (x,), precision="float16", target="iOS15")

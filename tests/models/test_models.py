@@ -1,23 +1,49 @@
-"""Real architectures (random weights, small configs from benchmarks/zoo.py) converted end to end.
+"""Real architectures (random weights, the small configs of benchmarks/zoo.py) converted end to end.
 
-Each model is exported, saved, checked by coremltools' loader, reloaded from disk, run by the reference
-runtime and compared with eager PyTorch in fp32 and in fp16 (tests/lowering/_check.py).
-Known failures are data: XFAIL maps (model, precision) to the exact cause; an unexpected pass fails.
+Each model is exported once, then converted in fp32 and in fp16; each package is saved, checked by
+coremltools' loader, reloaded from disk, run by the reference runtime and compared with eager PyTorch
+(tests/lowering/_check.py, tests/tolerances.py). Known failures are data: XFAIL maps (model, precision)
+to the exact cause, which lies outside tests/models/; they are strict, so a fix shows up as a failure
+telling you to delete the entry.
 """
 
 from __future__ import annotations
 
-import pytest
+import functools
 
-from benchmarks.zoo import MODELS, build
-from tests.lowering._check import check_conversion
+import pytest
+import torch
 
 pytest.importorskip("transformers")
 
-# (model, precision) -> the cause, outside tests/models/; strict, so a fix shows up as a failure to remove.
-XFAIL: dict[tuple[str, str], str] = {}
+from benchmarks.zoo import MODELS, build  # noqa: E402
+from tests.lowering._check import check_conversion  # noqa: E402
+
+XFAIL: dict[tuple[str, str], str] = {
+    ("mobilebert", "float16"):
+        "lowering/context.py _scalar casts a float scalar to fp16 without saturating: "
+        "torch.finfo(float32).min becomes -inf, so the attention mask (1 - mask) * finfo.min is "
+        "0 * -inf = NaN everywhere",
+    ("mobilenet_v2", "float16"):
+        "fp16 max abs error 0.13 (outputs up to 2.8) vs atol/rtol 1e-2. Most of it is the conv+batch_norm "
+        "fusion computing on weights already cast to fp16 at lowering (each fused weight rounded twice; "
+        "emulated in eager: 0.14 vs 0.058 when fused in fp32 and rounded once, as coremltools does: 0.083). "
+        "The rest is intrinsic to 52 fp16 convs (eager .half(): 0.075), above tests/tolerances.py's fp16 "
+        "tolerance even for coremltools",
+    ("deeplab_v3", "float16"):
+        "fp16 max abs error 0.036 (outputs up to 0.59) vs atol/rtol 1e-2: intrinsic to a ~60-conv fp16 "
+        "network, not a conversion bug -- coremltools' own fp16 package errs 0.042 on the same model "
+        "(both run by the reference runtime); needs an fp16 tolerance policy for deep nets (tests/tolerances.py)",
+}
 
 PRECISIONS = ("float32", "float16")
+
+
+@functools.lru_cache(maxsize=None)
+def _exported(name: str):
+    # torch.export is a large share of the time; both precisions convert the same ExportedProgram.
+    model, inputs = build(name, "small")
+    return model, inputs, torch.export.export(model, inputs)
 
 
 def _params():
@@ -30,5 +56,5 @@ def _params():
 
 @pytest.mark.parametrize("name, precision", list(_params()))
 def test_model_converts_and_matches_eager(name, precision):
-    model, inputs = build(name, "small")
-    check_conversion(model, inputs, precision=precision, target=MODELS[name].min_target)
+    model, inputs, ep = _exported(name)
+    check_conversion(ep, inputs, eager=model, precision=precision, target=MODELS[name].min_target)

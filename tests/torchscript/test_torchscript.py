@@ -6,9 +6,12 @@ it and runs the reference runtime against the ScriptModule itself (`check_conver
 
 from __future__ import annotations
 
+from typing import Dict, List, Tuple
+
 import pytest
 import torch
 from torch import nn
+from torch.export import Dim
 
 import torch_coreml
 from tests.lowering._check import check_conversion
@@ -141,15 +144,117 @@ def test_scripted_branch_returning_an_input():
 
 
 class WhileOnValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
     def forward(self, x):
-        while bool(x.sum() < 100.0):
+        steps = torch.zeros(1)
+        while bool(x.sum() < 100.0):   # a condition on a tensor value: MIL while_loop
+            x = self.fc(x).abs() * 2.0 + 1.0
+            steps = steps + 1
+        return x, steps
+
+
+def test_scripted_while_on_tensor_becomes_while_loop():
+    torch.manual_seed(0)
+    cm = check_conversion(torch.jit.script(WhileOnValue()), (torch.ones(2, 2),),
+                          run_inputs=[(torch.full((2, 2), 200.0),), (torch.full((2, 2), 0.1),)])
+    assert "while_loop(" in str(cm.program)
+
+
+class BreakOnValue(nn.Module):
+    def forward(self, x):
+        for _ in range(10):
+            if bool(x.sum() > 100.0):
+                break
             x = x * 2.0
         return x
 
 
-def test_data_dependent_loop_names_the_construct():
-    with pytest.raises(torch_coreml.ConversionError, match=r"prim::Loop(.|\n)*torch\.export"):
-        torch_coreml.export(torch.jit.script(WhileOnValue()), (torch.ones(2, 2),))
+def test_loop_with_data_dependent_break_names_the_construct():
+    where = r"prim::Loop at .*test_torchscript.py:\d+ \(`for _ in range\(10\):`\)"
+    with pytest.raises(torch_coreml.ConversionError, match=where + r"(.|\n)*torch\.export"):
+        torch_coreml.export(torch.jit.script(BreakOnValue()), (torch.ones(2, 2),))
+
+
+class Flags(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale, self.use_scale = 3, True  # python attributes: constants of the graph
+        self.register_buffer("offset", torch.arange(4.0))
+
+    def forward(self, x):
+        if self.use_scale:
+            x = x * self.scale
+        if self.training:  # converted in eval mode
+            x = x + 100.0
+        return x + self.offset
+
+
+class TupleInOut(nn.Module):
+    def forward(self, xy: Tuple[torch.Tensor, torch.Tensor]):
+        x, y = xy
+        return (x + y, x * y), torch.cat([x, y], 0)
+
+
+class ListAndDict(nn.Module):
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        parts: List[torch.Tensor] = []
+        for i in range(3):
+            parts.append(x * i)
+        rows = torch.zeros(x.shape[1])
+        for r in x:  # iterating a tensor: the trip count is its (static) length
+            rows = rows + r.relu()
+        return {"stacked": torch.stack(parts), "rows": rows}
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.max() > 1.0:
+            return self.fc(x)
+        return x.tanh()
+
+
+class CallsGate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = Gate()
+
+    def forward(self, x):
+        return self.gate(x) * 2.0
+
+
+def _add_relu(x, y):
+    return x.relu() + y
+
+
+X = torch.randn(3, 4)
+
+
+@pytest.mark.parametrize("make, inputs, run_inputs", [
+    (lambda: torch.jit.script(Flags()), (X,), []),
+    (lambda: torch.jit.script(TupleInOut()), ((X, X + 1),), []),
+    (lambda: torch.jit.script(ListAndDict()), (X,), []),
+    (lambda: torch.jit.script(CallsGate()), (X * 3,), [(X * 0.01,)]),   # `if` inside a submodule
+    (lambda: torch.jit.script(_add_relu), (X, X), []),                  # a ScriptFunction
+    (lambda: torch.jit.trace(_add_relu, (X, X)), (X, X), []),
+], ids=["attributes", "tuple_in_out", "list_and_dict", "submodule_if", "script_function", "traced_function"])
+def test_scripted_constructs(make, inputs, run_inputs):
+    torch.manual_seed(0)
+    check_conversion(make(), inputs, run_inputs=run_inputs)
+
+
+def test_traced_with_dynamic_batch():
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Flatten(1)).eval()
+    x = torch.randn(3, 2, 4)
+    cm = check_conversion(torch.jit.trace(m, (x,)), (x,), dynamic_shapes=({0: Dim("batch", min=1, max=16)},),
+                          run_inputs=[(torch.randn(9, 2, 4),)])
+    assert not isinstance(cm.program.functions["main"].inputs[0].type.shape[0], int)
 
 
 @torch.library.custom_op("tcm_torchscript_test::opaque", mutates_args=())
@@ -172,9 +277,11 @@ def test_unsupported_ops_are_all_listed():
     x = torch.randn(2, 8)
     with pytest.raises(UnsupportedOpsError) as info:
         torch_coreml.export(torch.jit.trace(Unsupported(), (x,)), (x,))
-    ops = {n.op for n in info.value.nodes}
+    ops = {n.op: n for n in info.value.nodes}
     assert "tcm_torchscript_test.opaque.default" in ops
     assert any("fft" in op for op in ops), ops
+    # The TorchScript source is carried over: the error names the user's line.
+    assert "test_torchscript.py" in ops["tcm_torchscript_test.opaque.default"].source
 
 
 def test_missing_file_is_a_conversion_error(tmp_path):

@@ -8,6 +8,7 @@ manifest is a `PackageError`, which the caller turns into a rebuild.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,14 +32,29 @@ CHECKSUMS = "checksums.json"
 
 
 def cache_key(parts: Iterable[bytes | str]) -> str:
-    from .. import __version__
-
     h = hashlib.sha256()
-    for part in (CACHE_FORMAT, __version__, torch.__version__, *parts):
+    for part in (CACHE_FORMAT, torch.__version__, code_fingerprint(), *parts):
         data = part.encode() if isinstance(part, str) else part
         h.update(len(data).to_bytes(8, "little"))  # length-prefixed: no two part lists hash alike
         h.update(data)
     return h.hexdigest()[:40]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """torch_coreml's version and a hash of its Python sources.
+
+    The version alone would not do: an edited lowering or pass (a development install, a patch release
+    that forgot to bump) changes the package a graph converts to, and a stale entry would silently run
+    the old program. Hashing ~1 MB of sources costs a few milliseconds once per process."""
+    from .. import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def tensor_digest(t: torch.Tensor) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 import torch.fx
 from torch._dynamo.backends.common import aot_autograd
+from torch._dynamo.exc import TorchDynamoException
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 from ..errors import ConversionError
@@ -31,7 +32,8 @@ from .delegate import convert, prepare
 from .freezing import bind_constants, freeze_module_state
 from .options import BackendOptions
 from .partition import (
-    NOT_TENSOR, TOO_SMALL, CoreMLPartitioner, CoreMLSupport, call_node_ops, is_compute, tensor_valued,
+    TOO_SMALL, CoreMLPartitioner, CoreMLSupport, call_node_ops, counts_as_work,
+    isolate_size_computations,
 )
 from .report import FALLBACK, CompileReport, PartitionReport, record
 from .shapes import symbol_ranges
@@ -53,14 +55,28 @@ def coreml_backend(gm: torch.fx.GraphModule, example_inputs: list, options: dict
         return _compile(gm, example_inputs, opts, report)
     except _EagerFallback as e:
         report.eager_reason = str(e)
-        _refuse_or_warn(opts, f"torch_coreml: {report.graph} runs in PyTorch: {e}")
-        return gm.forward
+        if opts.strict or opts.require_full_graph:
+            record(report)
+            raise ConversionError(f"torch_coreml: {report.graph} cannot run in Core ML: {e}") from None
+    except TorchDynamoException:
+        raise  # Dynamo's own control flow (e.g. restart the analysis with floats specialized)
+    except Exception as e:  # any backend failure: the graph runs in PyTorch, loudly (strict raises)
+        report.eager_reason = f"the backend failed: {type(e).__name__}: {e}"
+        if opts.strict or opts.require_full_graph:
+            record(report)
+            raise
     finally:
         report.seconds = time.perf_counter() - start
-        record(report)
+    # Whole graph in PyTorch: count its (torch-level) calls so the report says 0 of N.
+    report.partitions, report.fallback = [], []
+    report.call_nodes = sum(n.op in ("call_function", "call_method", "call_module") for n in gm.graph.nodes)
+    record(report)
+    warnings.warn(f"torch_coreml: {report.graph} runs in PyTorch: {report.eager_reason}", stacklevel=2)
+    return gm.forward
 
 
 def _compile(gm, example_inputs, opts: BackendOptions, report: CompileReport) -> Callable:
+    start = time.perf_counter()
     frozen = freeze_module_state(gm, example_inputs)
     grad = torch.is_grad_enabled()
     needs_grad = [n.name for n, x in zip(_placeholders(frozen.gm), frozen.runtime_inputs)
@@ -92,10 +108,20 @@ def _compile(gm, example_inputs, opts: BackendOptions, report: CompileReport) ->
     compiled = aot_autograd(fw_compiler=forward_compiler, bw_compiler=_no_backward,
                             decompositions=decomposition_table(dry_run))(frozen.gm, frozen.runtime_inputs)
     positions = frozen.runtime_positions
+    warned = []
 
     def run(*args: Any) -> Any:
+        if frozen.is_stale(args):
+            if not warned:
+                warned.append(True)
+                warnings.warn(f"torch_coreml: {report.graph}: module parameters or buffers changed since they "
+                              "were frozen into Core ML; running in PyTorch (call torch._dynamo.reset() to "
+                              "recompile)", stacklevel=2)
+            return gm.forward(*args)
         return compiled(*[args[i] for i in positions])
 
+    report.seconds = time.perf_counter() - start
+    record(report)
     return run
 
 
@@ -118,25 +144,26 @@ def _check_state_semantics(fw: torch.fx.GraphModule, n_state: int, train_grads: 
 def _partition_and_convert(fw: torch.fx.GraphModule, opts: BackendOptions,
                            report: CompileReport) -> torch.fx.GraphModule:
     support = CoreMLSupport(opts)
-    counted = [n for n in fw.graph.nodes if _counted(n)]
+    counted = [n for n in fw.graph.nodes if counts_as_work(n)]
     report.call_nodes = len(counted)
     if opts.require_full_graph:
-        missing = [u for u in support.unsupported_nodes(fw) if u.reason != NOT_TENSOR]
+        missing = support.unsupported_nodes(fw)
         if missing:
             raise UnsupportedOpsError(missing)
+    isolate_size_computations(fw, support)
     partitioner = CoreMLPartitioner(fw, support, opts.min_block_size)
     partitions = partitioner.propose_partitions()
     in_partition = {n for p in partitions for n in p.nodes}
     small = {n for p in partitioner.too_small for n in p.nodes}
     for n in counted:
         if n not in in_partition:
-            report.fallback.append((_op(n), TOO_SMALL if n in small else support.reasons.get(n, "")))
+            report.fallback.append((op_name(n), TOO_SMALL if n in small else support.reasons.get(n, "")))
     fused = partitioner.fuse_partitions(partitions, prefix="fused_")
     ranges = symbol_ranges(opts.max_dim)
     for index, call in enumerate([n for n in fused.graph.nodes if n.op == "call_module"
                                   and n.target.startswith("fused_")]):
         sub = fused.get_submodule(call.target)
-        sub_nodes = [n for n in sub.graph.nodes if _counted(n)]
+        sub_nodes = [n for n in sub.graph.nodes if counts_as_work(n)]
         ops = call_node_ops(sub_nodes)
         try:
             prep = prepare(fused, call)
@@ -145,7 +172,7 @@ def _partition_and_convert(fw: torch.fx.GraphModule, opts: BackendOptions,
             reason = f"{type(e).__name__}: {e}"
             report.partitions.append(PartitionReport(f"partition {index}", len(sub_nodes), ops, FALLBACK,
                                                      reason))
-            report.fallback.extend((_op(n), "conversion failed") for n in sub_nodes)
+            report.fallback.extend((op_name(n), "conversion failed") for n in sub_nodes)
             if opts.strict or opts.require_full_graph:
                 raise
             warnings.warn(f"torch_coreml: partition {index} ({_ops_text(ops)}) runs in PyTorch because "
@@ -164,21 +191,6 @@ def _partition_and_convert(fw: torch.fx.GraphModule, opts: BackendOptions,
 
 def _no_backward(gm, inputs):
     raise ConversionError("the torch_coreml backend is inference-only: it cannot compile a backward graph")
-
-
-def _refuse_or_warn(opts: BackendOptions, message: str) -> None:
-    if opts.strict or opts.require_full_graph:
-        raise ConversionError(message)
-    warnings.warn(message, stacklevel=3)
-
-
-def _counted(node: torch.fx.Node) -> bool:
-    """Tensor-valued call nodes: what delegated fractions count (size arithmetic is not work)."""
-    return is_compute(node) and tensor_valued(node.meta.get("val"))
-
-
-def _op(node: torch.fx.Node) -> str:
-    return op_name(node)
 
 
 def _ops_text(ops: dict[str, int]) -> str:

@@ -36,12 +36,15 @@ aten = torch.ops.aten
 class CoreMLDelegate(torch.nn.Module):
     """Runs one partition's package; called by the outer graph with the runtime tensors only."""
 
-    def __init__(self, module: CoreMLModule, returns_tuple: bool):
+    def __init__(self, module: CoreMLModule, returns_tuple: bool, scalar_inputs: tuple[int, ...] = ()):
         super().__init__()
         self.module = module
         self.returns_tuple = returns_tuple
+        self.scalar_inputs = scalar_inputs
 
     def forward(self, *tensors: torch.Tensor) -> Any:
+        if self.scalar_inputs:
+            tensors = tuple(t.reshape(1) if i in self.scalar_inputs else t for i, t in enumerate(tensors))
         out = self.module(*tensors)
         if self.returns_tuple and not isinstance(out, tuple):
             return (out,)
@@ -54,6 +57,7 @@ class PreparedPartition:
     feeds: dict[str, GraphInput]
     runtime_args: list[torch.fx.Node]  # outer-graph nodes to pass at call time, in input order
     returns_tuple: bool
+    scalar_inputs: tuple[int, ...] = ()  # runtime inputs of rank 0, passed with shape [1]
 
 
 def prepare(outer: torch.fx.GraphModule, call: torch.fx.Node) -> PreparedPartition:
@@ -76,11 +80,27 @@ def prepare(outer: torch.fx.GraphModule, call: torch.fx.Node) -> PreparedPartiti
             symbolic.append(ph)
         else:
             raise ConversionError(f"partition input {ph.name!r} is a {type(val).__name__}, not a tensor")
+    scalars = tuple(feeds[p.name].user_index for p in placeholders if p.name in feeds
+                    and feeds[p.name].user_index is not None and p.meta["val"].dim() == 0)
+    for ph in placeholders:
+        if ph.name in feeds and feeds[ph.name].user_index in scalars:
+            _scalar_as_vector(graph, ph)
     for ph in symbolic:
         _size_from_tensor_input(graph, ph, [p for p in placeholders if p.name in feeds
                                             and feeds[p.name].user_index is not None])
     returns_tuple = isinstance(out, (tuple, list))
-    return PreparedPartition(graph, feeds, runtime, returns_tuple)
+    return PreparedPartition(graph, feeds, runtime, returns_tuple, scalars)
+
+
+def _scalar_as_vector(graph: torch.fx.Graph, ph: torch.fx.Node) -> None:
+    """Core ML inputs have rank >= 1: a 0-d input (e.g. a float Dynamo turned into a tensor) comes in
+    with shape [1] and is viewed back to a scalar first thing."""
+    scalar = ph.meta["val"]
+    with graph.inserting_after(ph):
+        view = graph.call_function(aten.view.default, (ph, []))
+    ph.replace_all_uses_with(view, delete_user_cb=lambda user: user is not view)
+    view.meta["val"] = scalar
+    ph.meta["val"] = scalar.reshape(1)
 
 
 def _size_from_tensor_input(graph: torch.fx.Graph, ph: torch.fx.Node, tensors: list[torch.fx.Node]) -> None:
@@ -133,8 +153,9 @@ def convert(prep: PreparedPartition, opts: BackendOptions, ranges: dict, name: s
             save_lowered(lowered, path, conv)
             module = CoreMLModule(path, executor=conv.runtime, compute_units=conv.compute_units)
             weakref.finalize(module, shutil.rmtree, str(path.parent), True)
-    report = PartitionReport(name, nodes, ops, status, seconds=time.perf_counter() - start, cache_key=key)
-    return CoreMLDelegate(module, prep.returns_tuple), report
+    report = PartitionReport(name, nodes, ops, status, seconds=time.perf_counter() - start, cache_key=key,
+                             package=str(module.package_path))
+    return CoreMLDelegate(module, prep.returns_tuple, prep.scalar_inputs), report
 
 
 def _load_cached(cache: PackageCache, key: str, conv) -> CoreMLModule | None:

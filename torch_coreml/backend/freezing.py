@@ -8,8 +8,10 @@ module's buffers to the first inputs of the graph it traces and records them in
 then turns those first placeholders back into constants (`bind_constants`).
 
 The detached copies do not require grad, so aot takes its inference path (no joint graph). Freezing
-means the program captures the state at compile time: call `torch._dynamo.reset()` after changing
-weights.
+captures the state at compile time; Dynamo does not guard parameter values, so the compiled function
+checks identity and version counters of the frozen tensors on every call and runs the graph in
+PyTorch (with a warning) once they changed: stale weights never run silently. Call
+`torch._dynamo.reset()` (or compile again) to convert the new weights.
 """
 
 from __future__ import annotations
@@ -20,9 +22,7 @@ from typing import Any
 
 import torch
 import torch.fx
-from torch._dynamo.source import (
-    is_from_unspecialized_builtin_nn_module_source, is_from_unspecialized_nn_module_source,
-)
+from torch._dynamo.source import is_from_unspecialized_param_buffer_source
 from torch._dynamo.utils import get_static_address_type
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,28 @@ class FrozenGraph:
     runtime_positions: list[int]  # their positions among Dynamo's inputs
     state: dict[str, torch.Tensor]  # buffer name → (detached) module tensor
     grad_state: list[str]  # module tensors that require grad (graph inputs' names)
+    # (position among Dynamo's inputs, the module tensor, its version counter when frozen)
+    snapshot: list[tuple[int, torch.Tensor, int]]
+
+    def is_stale(self, args: tuple) -> bool:
+        """True when module state changed since it was frozen: replaced, or modified in place
+        (an optimizer step, `load_state_dict`, `with torch.no_grad(): w.add_(1)` bump `_version`)."""
+        return any(args[i] is not t or t._version != v for i, t, v in self.snapshot)
 
 
 def is_module_state(node: torch.fx.Node, example: Any) -> bool:
-    """Dynamo read this tensor from an nn.Module (parameter, buffer, tensor or float attribute)."""
+    """Dynamo read this tensor from an nn.Module's parameters or buffers.
+
+    Plain tensor attributes are not frozen: code often swaps them between calls (a mask, a cache) and
+    Dynamo does not guard their values, so they stay program inputs."""
     if not isinstance(example, torch.Tensor):
         return False
     grapharg = node.meta.get("grapharg")
     source = getattr(grapharg, "source", None)
-    if source is not None and (is_from_unspecialized_nn_module_source(source)
-                               or is_from_unspecialized_builtin_nn_module_source(source)):
-        return True
+    if source is not None:
+        return is_from_unspecialized_param_buffer_source(source)
     # Without a source (graphs not from Dynamo), Dynamo's static-input mark of parameters decides.
-    return source is None and isinstance(example, torch.nn.Parameter) \
-        and get_static_address_type(example) is not None
+    return isinstance(example, torch.nn.Parameter) and get_static_address_type(example) is not None
 
 
 def freeze_module_state(gm: torch.fx.GraphModule, example_inputs: list) -> FrozenGraph:
@@ -57,12 +65,13 @@ def freeze_module_state(gm: torch.fx.GraphModule, example_inputs: list) -> Froze
     env: dict[torch.fx.Node, torch.fx.Node] = {}
     state: dict[str, torch.Tensor] = {}
     by_id: dict[int, str] = {}  # tied weights: one buffer, so aot's lifted inputs stay unique
-    runtime, positions, grad_state = [], [], []
+    runtime, positions, grad_state, snapshot = [], [], [], []
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     examples = dict(zip(placeholders, example_inputs))
     for node in gm.graph.nodes:
         if node.op == "placeholder" and is_module_state(node, examples[node]):
             value = examples[node]
+            snapshot.append((placeholders.index(node), value, value._version))
             if value.requires_grad:
                 grad_state.append(node.name)
             name = by_id.get(id(value))
@@ -87,7 +96,7 @@ def freeze_module_state(gm: torch.fx.GraphModule, example_inputs: list) -> Froze
     for name, value in state.items():
         root.register_buffer(name, value)
     frozen = torch.fx.GraphModule(root, graph, class_name="FrozenGraph")
-    return FrozenGraph(frozen, runtime, positions, state, grad_state)
+    return FrozenGraph(frozen, runtime, positions, state, grad_state, snapshot)
 
 
 def bind_constants(gm: torch.fx.GraphModule, constants: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -96,7 +105,15 @@ def bind_constants(gm: torch.fx.GraphModule, constants: list[torch.Tensor]) -> d
     Returns name → tensor of the constants."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     named: dict[str, torch.Tensor] = {}
+    if len(placeholders) < len(constants):
+        raise RuntimeError(f"expected aot to lift {len(constants)} module tensors, the graph has "
+                           f"{len(placeholders)} inputs")
     for i, (node, value) in enumerate(zip(placeholders, constants)):
+        meta = node.meta.get("val")
+        if isinstance(meta, torch.Tensor) and (tuple(meta.shape) != tuple(value.shape) or meta.dtype != value.dtype):
+            # aot's lifted inputs are not in the order we registered them: refuse rather than guess.
+            raise RuntimeError(f"graph input {node.name} ({meta.dtype}{list(meta.shape)}) is not the frozen "
+                               f"tensor expected there ({value.dtype}{list(value.shape)})")
         name = f"_coreml_const_{i}"
         gm.register_buffer(name, value.detach())
         named[name] = value

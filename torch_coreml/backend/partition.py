@@ -21,7 +21,7 @@ from ..lowering.unsupported import UnsupportedNode, op_name
 from .options import BackendOptions, node_op_keys
 
 TORCH_EXECUTED = "listed in torch_executed_ops"
-NOT_TENSOR = "produces a non-tensor value (symbolic size or scalar); computed in PyTorch"
+NOT_TENSOR = "size arithmetic for ops that run in PyTorch"
 TOO_SMALL = "region smaller than min_block_size"
 
 
@@ -49,16 +49,55 @@ class CoreMLSupport(OperatorSupportBase):
             return "" if ok else "element of an op that runs in PyTorch"
         if node_op_keys(node.target) & self.opts.torch_executed_ops:
             return TORCH_EXECUTED
-        if not tensor_valued(node.meta.get("val")):
-            return NOT_TENSOR
         conv = self.opts.conversion
         ok, reason = try_lowering(node.target, node.args, node.kwargs, mil_target=conv.target,
                                   float_dtype=conv.float_dtype)
         return "" if ok else reason
 
+    def force_eager(self, node: torch.fx.Node, reason: str) -> None:
+        self._cache[node] = False
+        self.reasons[node] = reason
+
     def unsupported_nodes(self, gm: torch.fx.GraphModule) -> list[UnsupportedNode]:
+        """Tensor-computing nodes no lowering accepts (size arithmetic can always stay in PyTorch)."""
         return [UnsupportedNode.from_node(n, self.reasons[n]) for n in gm.graph.nodes
-                if is_compute(n) and not self.is_node_supported(None, n)]
+                if counts_as_work(n) and not self.is_node_supported(None, n)]
+
+
+def isolate_size_computations(gm: torch.fx.GraphModule, support: CoreMLSupport) -> None:
+    """Keep symbolic sizes from crossing a partition boundary as outputs (Core ML returns tensors only).
+
+    A size node (sym_size, int arithmetic) joins a partition when an op there uses it; ops running in
+    PyTorch get their own copy of the size computation, and a size node no delegated op uses stays in
+    PyTorch. Sizes a partition needs from outside are recomputed inside it (see delegate.prepare)."""
+    for node in reversed(list(gm.graph.nodes)):
+        if not _is_size_node(node) or not support.is_node_supported(None, node):
+            continue
+        outside = [u for u in node.users if not (u.op == "call_function" and support.is_node_supported(None, u))]
+        if len(outside) == len(node.users):
+            support.force_eager(node, NOT_TENSOR)
+        elif outside:
+            copy = _copy_size_chain(gm.graph, node, support)
+            for user in outside:
+                user.replace_input_with(node, copy)
+
+
+def _copy_size_chain(graph: torch.fx.Graph, node: torch.fx.Node, support: CoreMLSupport) -> torch.fx.Node:
+    def arg(a):
+        return _copy_size_chain(graph, a, support) if _is_size_node(a) else a
+
+    args = torch.fx.node.map_arg(node.args, arg)
+    kwargs = torch.fx.node.map_arg(node.kwargs, arg)
+    with graph.inserting_after(node):
+        copy = graph.call_function(node.target, args, kwargs)
+    copy.meta.update(node.meta)
+    support.force_eager(copy, NOT_TENSOR)
+    return copy
+
+
+def _is_size_node(node) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_function" \
+        and isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool))
 
 
 class CoreMLPartitioner(CapabilityBasedPartitioner):
@@ -70,7 +109,7 @@ class CoreMLPartitioner(CapabilityBasedPartitioner):
     def propose_partitions(self) -> list[Partition]:
         kept = []
         for p in super().propose_partitions():
-            if sum(is_compute(n) for n in p.nodes) >= self.min_block_size:
+            if sum(counts_as_work(n) for n in p.nodes) >= self.min_block_size:
                 kept.append(p)
             else:
                 self.too_small.append(p)
@@ -85,10 +124,16 @@ def is_compute(node: torch.fx.Node) -> bool:
     return node.op == "call_function" and node.target is not operator.getitem
 
 
+def counts_as_work(node: torch.fx.Node) -> bool:
+    """Tensor-valued call nodes: what min_block_size and delegated fractions count (size arithmetic
+    and tuple unpacking are not work)."""
+    return is_compute(node) and tensor_valued(node.meta.get("val"))
+
+
 def call_node_ops(nodes) -> dict[str, int]:
     out: dict[str, int] = {}
     for n in nodes:
-        if is_compute(n):
+        if counts_as_work(n):
             out[op_name(n)] = out.get(op_name(n), 0) + 1
     return out
 

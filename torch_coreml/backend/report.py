@@ -32,6 +32,7 @@ class PartitionReport:
     reason: str = ""  # why a FALLBACK region could not be converted
     seconds: float = 0.0  # conversion, or cache load, time
     cache_key: str = ""
+    package: str = ""  # path of the package the region runs (in the cache when one is configured)
 
     @property
     def delegated(self) -> bool:

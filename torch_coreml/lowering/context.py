@@ -104,6 +104,8 @@ class LoweringContext:
             if isinstance(v, Var):
                 out.append(self.cast(v, dtype))
             else:
+                if dtype.is_int and not -2**31 <= int(v) < 2**31:
+                    raise self.unsupported(f"the integer {v} does not fit MIL's int32")
                 out.append(self.b.const(_scalar(v, dtype), dtype))
         return out
 

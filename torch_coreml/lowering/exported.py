@@ -18,6 +18,7 @@ from torch.utils._sympy.numbers import int_oo
 from ..errors import ConversionError
 from ..mil import dtypes as dt
 from ..mil.targets import Target
+from ..progress import phase
 from . import ops as _ops  # noqa: F401  (registers the lowerings)
 from .decompositions import decomposition_table
 from .dry_run import accepts
@@ -83,7 +84,8 @@ def decompose(ep: ExportedProgram, target: Target, float_dtype: dt.DType) -> Exp
 
 def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType,
                    input_names=(), output_names=()) -> LoweredProgram:
-    ep = decompose(ep, target, float_dtype)
+    with phase("decompose"):
+        ep = decompose(ep, target, float_dtype)
     sig = ep.graph_signature
     state = ep.state_dict
     feeds: dict[str, GraphInput] = {}
@@ -113,7 +115,8 @@ def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType
                 "Core ML programs are functional (stateful models need iOS18 states, not supported yet)")
     lowerer = GraphLowerer(ep.graph, feeds, target=target, float_dtype=float_dtype,
                            input_names=input_names, output_names=output_names, ranges=_ranges(ep))
-    lowered = lowerer.lower()
+    with phase("lower"):
+        lowered = lowerer.lower()
     return LoweredProgram(lowered, ep.call_spec.in_spec, ep.call_spec.out_spec, leaves, ep)
 
 

@@ -89,7 +89,8 @@ def python_name(name: str) -> str:
 
 _PLAIN_NAMES = ("a", "b")
 # Higher-order ops have no schema; their lowerings take the positional arguments under these names.
-_HIGHER_ORDER_NAMES = {"cond": ("pred", "true_fn", "false_fn", "operands")}
+_HIGHER_ORDER_NAMES = {"cond": ("pred", "true_fn", "false_fn", "operands"),
+                       "while_loop": ("cond_fn", "body_fn", "carried_inputs", "additional_inputs")}
 
 
 def bind_arguments(target, args: tuple, kwargs: dict) -> dict[str, Any]:

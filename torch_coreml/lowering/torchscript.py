@@ -6,28 +6,36 @@ What comes out goes through the same decompositions, lowering, passes and serial
 Choice of capture (investigated on torch 2.13):
 1. torch's own converter, `torch._export.converter.TS2EPConverter`, first. It reads the TorchScript
    graph, so it keeps what tracing cannot: a scripted `if` on a tensor becomes `torch.cond` (lowered to
-   MIL `cond`), and a loop with a constant trip count is unrolled. Three named fixes around it:
+   MIL `cond`), and a loop with a constant trip count is unrolled. Named fixes around it:
    - `_StaticConverter.retrace_as_exported_program`: torch's version marks every dim `Dim.AUTO`; we
      retrace with the caller's `dynamic_shapes` (None = static), exactly like the export path.
-   - `_specialize_sizes`: with static shapes, `x.size(i)` of an input is a constant, so a
-     `for i in range(x.shape[0])` loop gets a constant trip count the converter can unroll.
-   - `_restore_output_structure`: TorchScript returns tuples as lists (and nested tuples flattened into
-     lists); the program's output spec is set to the structure the ScriptModule really returns.
-2. If the converter fails (an op or prim it has no handler for), non-strict `torch.export` of a thin
-   wrapper that calls the ScriptModule. TorchScript's interpreter dispatches every aten op through the
-   dispatcher, so non-strict export (no Dynamo) records them; Dynamo itself (strict export) cannot trace
-   a ScriptModule. This works for traced modules and for scripted code without data-dependent control
-   flow; the graph loses module paths and source lines.
+   - `_specialize_sizes`: with static shapes, `x.size(i)` is a constant, so a `for i in
+     range(x.shape[0])` loop gets a constant trip count, and traced size arithmetic
+     (`prim::NumToTensor` ... `aten::Int`, which the converter turns into `.item()`) folds away.
+   - `_define_branch_outputs`: an `if` branch returning an outer value unchanged gets a clone (the
+     converter cannot find such outputs).
+   - `torchscript_graph`: a `while <tensor condition>:` loop becomes `torch.ops.higher_order.while_loop`
+     (→ MIL `while_loop`); torch's converter only unrolls constant-trip loops.
+   - `_restore_output_structure`: TorchScript returns tuples as lists (nested ones too); the program's
+     output spec is set to the structure the ScriptModule really returns.
+2. If the converter fails (an op or prim it has no handler for, a loop over an int input), non-strict
+   `torch.export` of a thin wrapper that calls the ScriptModule. TorchScript's interpreter dispatches
+   every aten op through the dispatcher, so non-strict export (no Dynamo) records them, specializing
+   int inputs like torch.export does; Dynamo itself (strict export) cannot trace a ScriptModule. This
+   works for traced modules and for scripted code without data-dependent control flow; the graph
+   loses module paths and source lines.
 If both fail, the error names the TorchScript construct and its source line and suggests torch.export.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
 import warnings
 from typing import Any
+from unittest import mock
 
 import torch
 import torch.utils._pytree as pytree
@@ -35,6 +43,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
 from ..errors import ConversionError
+from .torchscript_graph import graph_converter_class
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +110,17 @@ def _converter_class(base):
             self._dynamic_shapes = dynamic_shapes
             if dynamic_shapes is None:
                 _specialize_sizes(self.ts_graph)
+            _define_branch_outputs(self.ts_graph)
+            _plain_input_names(self.ts_graph, len(self.params))
+
+        def convert(self):
+            # torch's converter names its graph converter as a module global (also for sub-blocks);
+            # swap in the subclass that converts `while` loops for the duration of this conversion.
+            import torch._export.converter as converter_module
+
+            loop_converter = graph_converter_class(converter_module.TS2FXGraphConverter)
+            with mock.patch.object(converter_module, "TS2FXGraphConverter", loop_converter):
+                return super().convert()
 
         def retrace_as_exported_program(self, gm, name_to_constant):
             ep = torch.export.export(gm, self.sample_args, self.sample_kwargs,
@@ -149,6 +169,36 @@ def _specialize_sizes(graph: torch.Graph) -> None:
     torch._C._jit_pass_constant_propagation(graph)
 
 
+def _plain_input_names(graph: torch.Graph, n_params: int) -> None:
+    """Scripted graphs name inputs `x.1`; use `x`, so the model's inputs are named as with torch.export.
+    (The user inputs come first; the lifted parameters follow them.)"""
+    inputs = list(graph.inputs())
+    for value in inputs[:len(inputs) - n_params]:
+        base = re.sub(r"\.\d+$", "", value.debugName())
+        if base != value.debugName() and base.isidentifier():
+            value.setDebugName(base)  # TorchScript renames any other value already called `base`
+
+
+def _define_branch_outputs(graph: torch.Graph) -> None:
+    """Give every `prim::If` branch output a definition inside its branch (an `aten::clone`).
+
+    The converter looks a branch's outputs up among the values the branch defines or reads, so an
+    `if c: out = x` that returns an outer `x` unchanged fails with "Output x.1 not found"."""
+    for node in list(_all_nodes(graph.block())):
+        if node.kind() != "prim::If":
+            continue
+        for block in node.blocks():
+            inner = set(block.nodes())
+            ret = block.returnNode()
+            for i, value in enumerate(list(block.outputs())):
+                if value.node() in inner or not isinstance(value.type(), torch._C.TensorType):
+                    continue
+                with graph.insert_point_guard(ret):
+                    clone = graph.insertNode(graph.create("aten::clone", [value, graph.insertConstant(None)]))
+                clone.output().setType(value.type())
+                ret.replaceInput(i, clone.output())
+
+
 def _all_nodes(block):
     for node in block.nodes():
         yield node
@@ -170,14 +220,29 @@ class _Call(torch.nn.Module):
         super().__init__()
         self.script = script
 
-    def forward(self, *args, **kwargs):
-        return self.script(*args, **kwargs)
+    def call(self, *args, **kwargs):
+        # Through the C++ method: export's non-strict mode intercepts the Python-level ScriptModule call
+        # and re-binds `self` (TypeError: "forward() takes 2 positional arguments but 3 were given").
+        script = self.script
+        fn = script._c.forward if isinstance(script, torch.jit.ScriptModule) else script
+        return fn(*args, **kwargs)
 
 
 def _export_wrapper(module, args: tuple, kwargs: dict, dynamic_shapes: Any) -> ExportedProgram:
-    if dynamic_shapes is not None and not isinstance(dynamic_shapes, (tuple, list)):
-        dynamic_shapes = tuple(dynamic_shapes.values())  # keyed by the ScriptModule's argument names
-    return torch.export.export(_Call(module), args, kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+    # forward gets the ScriptModule's own signature, so inputs keep their names and `dynamic_shapes`
+    # (a tuple, or a dict keyed by argument name) means what it means for the original module.
+    if isinstance(module, torch.jit.ScriptModule):
+        names = [a.name for a in module.forward.schema.arguments[1:]]  # [0] is the module itself
+    else:
+        names = [a.name for a in module.schema.arguments]
+
+    def forward(self, *args, **kwargs):
+        return self.call(*args, **kwargs)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    forward.__signature__ = inspect.Signature([inspect.Parameter(n, kind) for n in ["self", *names]])
+    wrapper = type("ScriptModuleCall", (_Call,), {"forward": forward})(module)
+    return torch.export.export(wrapper, args, kwargs, dynamic_shapes=dynamic_shapes, strict=False)
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -206,8 +271,11 @@ def _explain(module, construct: str, first: BaseException, second: BaseException
     if construct == "prim::Loop":
         lines.append("Loops need a trip count known at conversion time (loops over tensor values or "
                      "shapes declared dynamic cannot be converted from TorchScript yet).")
-    lines.append(f"The torch.export fallback also failed: {type(second).__name__}: "
-                 f"{str(second).splitlines()[0] if str(second) else ''}")
+    # A TorchScript interpreter error puts the real reason ("SomeError: ...") after its traceback.
+    text = str(second).splitlines()
+    reason = next((m.group(0) for ln in reversed(text) if (m := re.match(r"\w+Error: .*", ln.strip()))),
+                  f"{type(second).__name__}: {text[0] if text else ''}")
+    lines.append(f"The non-strict torch.export fallback also failed: {reason}")
     lines.append(_SUGGESTION)
     return "\n".join(lines)
 
@@ -221,7 +289,8 @@ def _source_of(module, kind: str) -> str:
         if node.kind() == kind:
             # The node's printed form ends with "# file:line:col"; its source range holds the code.
             loc = re.search(r"# (\S+:\d+):\d+", str(node).splitlines()[0])
-            code = node.sourceRange().strip().splitlines()
-            parts = [loc.group(1) if loc else "", code[0].strip() if code else ""]
-            return " at " + ": ".join(p for p in parts if p) if any(parts) else ""
+            # The range is a source excerpt in which "~~~~" lines underline the node's own code.
+            rng = node.sourceRange().splitlines()
+            code = [rng[i - 1].strip() for i in range(1, len(rng)) if rng[i].strip().startswith("~")]
+            return (f" at {loc.group(1)}" if loc else "") + (f" (`{code[0]}`)" if code else "")
     return ""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import os
 import platform
 import shutil
@@ -190,16 +191,9 @@ def _output(feature: Feature, value: Any) -> torch.Tensor:
         # Some coremltools builds hand fp16 / int32 outputs back widened; narrowing restores the
         # declared type exactly (Core ML computed the value in that type).
         tensor = tensor.to(feature.dtype.torch)
-    if feature.is_static and tuple(tensor.shape) != feature.shape and tensor.numel() == _numel(feature.shape):
+    if feature.is_static and tuple(tensor.shape) != feature.shape and tensor.numel() == math.prod(feature.shape):
         tensor = tensor.reshape(feature.shape)  # e.g. a rank-0 output that comes back as shape [1]
     return tensor
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 # -- the executor -----------------------------------------------------------------------------------
@@ -219,11 +213,14 @@ class CoreMLExecutor:
         self.compute_units = compute_units
         # Our own reader gives the program (for `module.program`) and the interface (dtypes, order).
         self.program, self.interface = load_model(self.package_path)
-        compiled = compiled_model(self.package_path, tools, cache)
+        try:
+            compiled = compiled_model(self.package_path, tools, cache)
+        except Exception as exc:  # noqa: BLE001 - Core ML's errors carry no type of their own
+            raise ExecutorError(f"Core ML could not compile {self.package_path}: {exc}") from exc
         try:
             self._model = tools.load(compiled, compute_units)
-        except Exception as exc:  # noqa: BLE001 - Core ML's errors carry no type of their own
-            raise ExecutorError(f"Core ML could not load {self.package_path} (compiled at {compiled}): {exc}") from exc
+        except Exception as exc:  # noqa: BLE001
+            raise ExecutorError(f"Core ML could not load {self.package_path} (compiled: {compiled}): {exc}") from exc
         self._state = None
         self.reset_states()
 

@@ -12,6 +12,8 @@ from torch_coreml.mil.program import Program
 from torch_coreml.mil.types import tensor
 from torch_coreml.mil.verify import verify_program
 
+from ._evaluate import evaluate
+
 
 def _program(inputs=None, target="iOS17"):
     fn, b = new_function("main", inputs or {"x": tensor("fp32", (2, 3))}, target)
@@ -147,15 +149,4 @@ def _evaluate(fn):
     """Run the top block with catalogue kernels on a fixed input."""
     import torch
 
-    from torch_coreml.mil.ops import CATALOGUE
-    from torch_coreml.mil.ops.const import const_to_runtime
-    from torch_coreml.mil.ops.spec import OpContext, call_kernel
-
-    env = {fn.inputs[0].name: torch.linspace(-1, 1, 192).reshape(1, 3, 8, 8)}
-    for op in fn.block.operations:
-        if op.op_type == "const":
-            env[op.outputs[0].name] = const_to_runtime(op.attributes["val"], op.outputs[0].type)
-            continue
-        ctx = OpContext(CATALOGUE.lookup(op.op_type, fn.target), op.inputs, fn.target, name=op.name)
-        env[op.outputs[0].name] = call_kernel(ctx, {k: env[v.name] for k, v in op.inputs.items()})
-    return env[fn.block.outputs[0].name]
+    return evaluate(fn, {fn.inputs[0].name: torch.linspace(-1, 1, 192).reshape(1, 3, 8, 8)})[0]

@@ -51,9 +51,9 @@ def check_node_shape(ctx, var: Var, index: int | None = None, what: str = "the M
     if not isinstance(val, torch.Tensor):
         return var
     for got, want in zip(var.shape, val.shape):
-        try:
-            want = int(want)
-        except (TypeError, ValueError):
+        # `int()` on a symbolic size would pin it (a guard), so only known-static sizes are compared.
+        want = want if isinstance(want, int) else want.node.maybe_as_int()
+        if want is None:
             continue
         if isinstance(got, int) and got != want:
             raise ctx.unsupported(f"{what} gives shape {tuple(var.shape)} but torch gives "

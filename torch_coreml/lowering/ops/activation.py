@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..registry import lowering
-from .elementwise import binary, clamp_between, to_float
+from .elementwise import binary, clamp_between, numeric_dtype, to_float
 
 aten = torch.ops.aten
 
@@ -25,9 +25,16 @@ def _native(name: str, mil_op: str):
     return activation
 
 
-for _op, _mil_op in ((aten.relu.default, "relu"), (aten.sigmoid.default, "sigmoid"),
-                     (aten.silu.default, "silu")):
+for _op, _mil_op in ((aten.sigmoid.default, "sigmoid"), (aten.silu.default, "silu")):
     lowering(_op)(_native(_op.__name__.split(".")[0], _mil_op))
+
+
+@lowering(aten.relu.default)
+def relu(ctx, self):
+    """relu(Tensor self) -> Tensor"""
+    if not self.dtype.is_float:
+        return binary(ctx, "maximum", self, 0, numeric_dtype(ctx, self))  # torch keeps an int dtype
+    return ctx.b.op("relu", x=self)
 
 
 @lowering(aten.gelu.default)

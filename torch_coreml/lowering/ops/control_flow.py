@@ -1,9 +1,10 @@
-"""Higher-order control flow: `torch.ops.higher_order.cond` → MIL `cond`.
+"""Higher-order control flow: `torch.ops.higher_order.cond` → MIL `cond`, `while_loop` → MIL `while_loop`.
 
 torch.cond (written by hand under torch.export, or produced from a scripted `if` on a tensor by the
 TorchScript capture) carries its branches as FX GraphModules. Each branch is lowered by the same graph
 walker into a nested MIL block; the branch's placeholders are bound to the cond's operands, which the
-nested block reads from the enclosing scope (MIL blocks see outer values).
+nested block reads from the enclosing scope (MIL blocks see outer values). A while_loop's carried
+values become the MIL loop variables (block inputs); its additional inputs are read from outside.
 """
 
 from __future__ import annotations
@@ -48,3 +49,32 @@ def _produced_in(block: Block, var: Var, b) -> Var:
     if var.op is not None and var.op.block is block:
         return var
     return b.op("identity", x=var)
+
+
+@lowering(torch.ops.higher_order.while_loop)
+def while_loop(ctx, cond_fn, body_fn, carried_inputs, additional_inputs):
+    "while_loop(cond_fn, body_fn, carried_inputs, additional_inputs) -> tuple of Tensors"
+    if ctx.lower_subgraph is None:
+        raise ctx.unsupported("while_loop can only be lowered inside a graph walk")
+    carried, extra = list(carried_inputs), list(additional_inputs)
+    if not all(isinstance(v, Var) for v in carried):
+        raise ctx.unsupported("while_loop carries a non-tensor value (an int counter?); carry a tensor")
+
+    def build_cond(b, loop_vars):
+        (pred,) = _lowered(ctx, ctx.lower_subgraph(cond_fn, loop_vars + extra, b), "condition")
+        if pred.dtype is not dt.bool_:
+            pred = b.op("cast", x=pred, dtype="bool")
+        return pred
+
+    def build_body(b, loop_vars):
+        outs = _lowered(ctx, ctx.lower_subgraph(body_fn, loop_vars + extra, b), "body")
+        return [_produced_in(b.block, v, b) for v in outs]
+
+    out = ctx.b.while_loop(carried, build_cond, build_body)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _lowered(ctx, outs: list, what: str) -> list[Var]:
+    if not all(isinstance(v, Var) for v in outs):
+        raise ctx.unsupported(f"the while_loop {what} has an output that cannot be lowered")
+    return outs

@@ -44,12 +44,32 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
         out = _conv_transpose(ctx, x, w, b, stride, pad, dilation, _per_dim(output_padding, n), groups)
     else:
         if any(d != 1 for d in dilation) and not weight.is_const:
-            raise ctx.unsupported("dilated convolution needs a constant weight in MIL")
+            # MIL dilates constant weights only: spread a runtime kernel out with zeros instead.
+            w, dilation = _dilate_kernel(ctx, w, dilation), [1] * n
         out = ctx.b.op("conv", x=x, weight=w, bias=b, strides=stride, pad_type="custom", pad=pad,
                        dilations=dilation, groups=groups)
     if bias is not None and not bias_inline:
         out = _add_bias(ctx, out, bias)
     return out
+
+
+def _dilate_kernel(ctx, w, dilation):
+    """[O, I, *K] → [O, I, *((K - 1) * d + 1)] with d - 1 zeros between taps, one spatial axis at a
+    time: append d - 1 zeros after every tap (expand, pad, merge), then drop the trailing ones."""
+    for r, d in enumerate(dilation):
+        if d == 1:
+            continue
+        axis, shape = 2 + r, list(w.shape)
+        k = shape[axis]
+        spread = ctx.b.op("pad", x=ctx.b.op("expand_dims", x=w, axes=[axis + 1]),
+                          pad=[0, 0] * (axis + 1) + [0, d - 1] + [0, 0] * (len(shape) - axis - 1),
+                          mode="constant", constant_val=0.0)
+        merged = shape[:axis] + [k * d] + shape[axis + 1:]
+        w = ctx.b.op("reshape", x=spread, shape=merged)
+        size = [-1] * len(shape)
+        size[axis] = (k - 1) * d + 1
+        w = ctx.b.op("slice_by_size", x=w, begin=[0] * len(shape), size=size)
+    return w
 
 
 def _conv_transpose(ctx, x, w, b, stride, pad, dilation, output_padding, groups):

@@ -1,4 +1,5 @@
-"""Tensor creation: full, full_like, empty (as zeros), empty_strided, arange and scalar_tensor.
+"""Tensor creation: full, full_like, empty (as zeros), empty_strided, arange and scalar_tensor; and the
+triangle masks tril/triu, which MIL's band_part does in one op.
 
 zeros/ones/new_*/*_like decompose into these. The result dtype comes from torch's metadata of the node
 (which already applied torch's defaults) and falls back to the `dtype` argument. A small result is a
@@ -14,6 +15,7 @@ import torch
 
 from ...mil import dtypes as dt
 from ...mil.program import Var
+from ...mil.targets import Target
 from ..registry import lowering
 from .shape import int_vector
 
@@ -46,18 +48,30 @@ def filled(ctx, size, value, dtype: dt.DType) -> Var:
     return ctx.b.op("fill", shape=shape, value=scalar)
 
 
+def keep_static_dims(ctx, x: Var, dims) -> Var:
+    """A run-time `fill` shape makes every dim unknown to type inference; reshaping to the dims known
+    at compile time (at most one -1) tells later ops which dims are static again."""
+    if tuple(x.shape) == tuple(dims) or sum(not isinstance(d, int) for d in dims) > 1:
+        return x
+    return ctx.b.op("reshape", x=x, shape=[d if isinstance(d, int) else -1 for d in dims])
+
+
 @lowering(aten.full.default)
 def full(ctx, size, fill_value, dtype=None, layout=None, device=None, pin_memory=None):
     """full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor"""
-    return filled(ctx, list(size), fill_value, result_dtype(ctx, dtype, fill_value))
+    out = filled(ctx, list(size), fill_value, result_dtype(ctx, dtype, fill_value))
+    return keep_static_dims(ctx, out, [s if isinstance(s, int) else None for s in size])
 
 
 @lowering(aten.full_like.default)
 def full_like(ctx, self, fill_value, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, ...) -> Tensor"""
     out = result_dtype(ctx, dtype) if dtype is not None or ctx.node is not None else self.dtype
-    size = list(self.shape) if all(isinstance(d, int) for d in self.shape) else ctx.b.op("shape", x=self)
-    return filled(ctx, size, fill_value, out)
+    if all(isinstance(d, int) for d in self.shape):
+        return filled(ctx, list(self.shape), fill_value, out)
+    if ctx.target >= Target.iOS16:  # fill_like keeps self's (symbolic) shape in the type
+        return ctx.b.op("fill_like", ref_tensor=self, value=ctx.promote(fill_value, dtype=out)[0])
+    return keep_static_dims(ctx, filled(ctx, ctx.b.op("shape", x=self), fill_value, out), self.shape)
 
 
 @lowering(aten.empty.memory_format)
@@ -107,3 +121,27 @@ def arange(ctx, start, end, step=1, dtype=None, layout=None, device=None, pin_me
                               for v in bounds) else ctx.float_dtype
     begin, stop, stride = ctx.promote(start, end, step, dtype=compute)
     return ctx.cast(ctx.b.op("range_1d", start=begin, end=stop, step=stride), out)
+
+
+def _band(ctx, x: Var, lower: int, upper: int) -> Var:
+    if x.rank < 2:
+        raise ctx.unsupported("a triangle of a tensor of rank < 2")
+    return ctx.b.op("band_part", x=x, lower=lower, upper=upper)
+
+
+@lowering(aten.tril.default)
+def tril(ctx, self, diagonal=0):
+    """tril(Tensor self, int diagonal=0) -> Tensor"""
+    # band_part keeps col - row <= upper (a negative bound keeps the whole side): tril with diagonal >= 0.
+    if diagonal < 0:
+        raise ctx.unsupported("tril below the main diagonal is not a band; torch's decomposition handles it")
+    return _band(ctx, self, -1, diagonal)
+
+
+@lowering(aten.triu.default)
+def triu(ctx, self, diagonal=0):
+    """triu(Tensor self, int diagonal=0) -> Tensor"""
+    # band_part keeps row - col <= lower: triu with diagonal <= 0.
+    if diagonal > 0:
+        raise ctx.unsupported("triu above the main diagonal is not a band; torch's decomposition handles it")
+    return _band(ctx, self, -diagonal, -1)

@@ -200,6 +200,26 @@ def minimum(ctx, self, other):
     return binary(ctx, "minimum", self, other, numeric_dtype(ctx, self, other))
 
 
+def _nan_ignoring(name: str, mil_op: str):
+    def extremum(ctx, self, other):
+        dtype = numeric_dtype(ctx, self, other)
+        x, y = ctx.promote(self, other, dtype=dtype)
+        both = ctx.b.op(mil_op, x=x, y=y)
+        if not dtype.is_float:
+            return both
+        # Unlike maximum/minimum, a NaN loses to a number: take the other operand where one is NaN.
+        y_kept = ctx.b.op("select", cond=ctx.b.op("not_equal", x=x, y=x), a=y, b=both)
+        return ctx.b.op("select", cond=ctx.b.op("not_equal", x=y, y=y), a=x, b=y_kept)
+
+    extremum.__name__ = name
+    extremum.__doc__ = f"{name}(Tensor self, Tensor other) -> Tensor"
+    return extremum
+
+
+lowering(aten.fmax.default)(_nan_ignoring("fmax", "maximum"))
+lowering(aten.fmin.default)(_nan_ignoring("fmin", "minimum"))
+
+
 @lowering(aten.clamp.default, aten.clamp.Tensor)
 def clamp(ctx, self, min=None, max=None):  # noqa: A002 - the schema's names
     """clamp.Tensor(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor"""
@@ -210,7 +230,12 @@ def clamp(ctx, self, min=None, max=None):  # noqa: A002 - the schema's names
 
 def _comparison(name: str, mil_op: str):
     def compare(ctx, self, other):
-        return binary(ctx, mil_op, self, other, numeric_dtype(ctx, self, other))
+        dtype = numeric_dtype(ctx, self, other)
+        if dtype.is_float and not any(isinstance(v, Var) and v.dtype.is_float for v in (self, other)):
+            # An integer tensor against a float scalar: compare in fp32, exact for ints up to 2^24
+            # as in torch, even in an fp16 program (the result is bool either way).
+            dtype = dt.fp32
+        return binary(ctx, mil_op, self, other, dtype)
 
     compare.__name__ = name
     compare.__doc__ = f"{name}.Tensor(Tensor self, Tensor other) -> Tensor"

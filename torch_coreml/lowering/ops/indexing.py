@@ -17,7 +17,7 @@ from ...mil.program import Var
 from ...mil.targets import Target
 from ...mil.types import broadcast_shapes
 from ..registry import lowering
-from .shape import axis_of, refuse_empty_result, select_axis, slice_axis
+from .shape import INT32_MAX, axis_of, refuse_empty_result, select_axis, slice_axis
 
 aten = torch.ops.aten
 
@@ -58,7 +58,7 @@ def broadcast_indices(ctx, indices: list[Var]) -> list[Var]:
     return [i if tuple(i.shape) == target else ctx.b.op("add", x=i, y=zeros) for i in indices]
 
 
-def _index_entries(ctx, x: Var, indices) -> tuple[list[int], list[Var]]:
+def _index_entries(ctx, indices) -> tuple[list[int], list[Var]]:
     entries = list(indices)
     positions = [i for i, t in enumerate(entries) if t is not None]
     if not positions:
@@ -78,7 +78,7 @@ def _adjacent(positions: list[int]) -> bool:
 def index(ctx, self, indices):
     """index.Tensor(Tensor self, Tensor?[] indices) -> Tensor"""
     refuse_empty_result(ctx)
-    positions, tensors = _index_entries(ctx, self, indices)
+    positions, tensors = _index_entries(ctx, indices)
     idx = [wrap_index(ctx, t, self, p) for p, t in zip(positions, tensors)]
     if len(idx) == 1:
         return gather_op(ctx, "gather", self, indices=idx[0], axis=positions[0])
@@ -154,9 +154,10 @@ def scatter_into(ctx, data: Var, axis: int, index: Var, src: Var, mode: str) -> 
 def filled_like(ctx, ref: Var, value, dtype) -> Var:
     """A tensor of ref's shape holding `value` in `dtype`."""
     (v,) = ctx.promote(value, dtype=dtype)
-    if all(isinstance(d, int) for d in ref.shape):
+    static = all(isinstance(d, int) for d in ref.shape)
+    if static and int(np.prod(ref.shape)) <= 64:  # small: a const; larger: a fill the package need not store
         return ctx.const(np.full(tuple(ref.shape), v.value, dtype.numpy), dtype)
-    return ctx.b.op("fill", shape=ctx.b.op("shape", x=ref), value=v)
+    return ctx.b.op("fill", shape=list(ref.shape) if static else ctx.b.op("shape", x=ref), value=v)
 
 
 _REDUCE_MODES = {"sum": "add", "add": "add", "prod": "mul", "multiply": "mul", "amax": "max", "amin": "min"}
@@ -250,6 +251,51 @@ def index_reduce(ctx, self, dim, index, source, reduce, include_self=True):
     return ctx.b.op("scatter", data=data, indices=index, updates=source, axis=axis, mode=mode)
 
 
+def _index_scatter(ctx, self, dim, index, updates, mode: str) -> Var:
+    """MIL `scatter`: slices of self along dim at the 1-D `index` combined with updates by mode."""
+    if self.dtype is dt.bool_ or self.rank == 0:
+        raise ctx.unsupported("MIL scatters have no bool domain and need a tensor of rank >= 1")
+    axis = axis_of(dim, self.rank)
+    index = ctx.b.op("reshape", x=index, shape=[1]) if index.rank == 0 else index
+    return ctx.b.op("scatter", data=self, indices=wrap_index(ctx, index, self, axis),
+                    updates=ctx.cast(updates, self.dtype), axis=axis, mode=mode)
+
+
+@lowering(aten.index_add.default)
+def index_add(ctx, self, dim, index, source, alpha=1):
+    """index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor"""
+    if alpha != 1:
+        source = ctx.b.op("mul", x=ctx.cast(source, self.dtype), y=ctx.promote(alpha, dtype=self.dtype)[0])
+    if source.rank < self.rank:
+        source = ctx.b.op("expand_dims", x=source, axes=[axis_of(dim, self.rank)])
+    return _index_scatter(ctx, self, dim, index, source, "add")
+
+
+@lowering(aten.index_copy.default)
+def index_copy(ctx, self, dim, index, source):
+    """index_copy(Tensor self, int dim, Tensor index, Tensor source) -> Tensor"""
+    if source.rank < self.rank:
+        source = ctx.b.op("expand_dims", x=source, axes=[axis_of(dim, self.rank)])
+    return _index_scatter(ctx, self, dim, index, source, "update")
+
+
+@lowering(aten.as_strided_scatter.default)
+def as_strided_scatter(ctx, self, src, size, stride, storage_offset=None):
+    """as_strided_scatter(Tensor self, Tensor src, SymInt[] size, SymInt[] stride, SymInt? storage_offset=None) -> Tensor"""
+    # As for as_strided: only a contiguous self's storage is its row-major elements.
+    meta = ctx.node.args[0].meta.get("val") if ctx.node is not None and ctx.node.args else None
+    if not isinstance(meta, torch.Tensor) or not all(isinstance(v, int) for v in [*size, *stride, *meta.shape]) \
+            or not meta.is_contiguous() or meta.storage_offset() != 0 or self.dtype is dt.bool_:
+        raise ctx.unsupported("as_strided_scatter needs a contiguous non-bool tensor, static sizes and strides")
+    grid = np.indices(tuple(size), dtype=np.int64)
+    positions = np.asarray((storage_offset or 0) + sum(g * s for g, s in zip(grid, stride))).reshape(-1)
+    flat = ctx.b.op("reshape", x=self, shape=[-1])
+    updates = ctx.b.op("reshape", x=ctx.cast(src, self.dtype), shape=[-1])
+    out = ctx.b.op("scatter", data=flat, indices=ctx.const(positions.astype(np.int32), dt.int32),
+                   updates=updates, axis=0, mode="update")
+    return ctx.b.op("reshape", x=out, shape=list(meta.shape))
+
+
 @lowering(aten.put.default)
 def put(ctx, self, index, source, accumulate=False):
     """put(Tensor self, Tensor index, Tensor source, bool accumulate=False) -> Tensor"""
@@ -296,7 +342,7 @@ def _masked_put(ctx, data: Var, position: int, mask: Var, values: Var, accumulat
 @lowering(aten.index_put.default)
 def index_put(ctx, self, indices, values, accumulate=False):
     """index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor"""
-    positions, tensors = _index_entries(ctx, self, indices)
+    positions, tensors = _index_entries(ctx, indices)
     if len(tensors) == 1 and tensors[0].dtype is dt.bool_:
         return _masked_put(ctx, self, positions[0], tensors[0], values, accumulate)
     if self.dtype is dt.bool_:
@@ -319,29 +365,26 @@ def index_put(ctx, self, indices, values, accumulate=False):
     return _transpose(ctx, out, [perm.index(i) for i in range(self.rank)])
 
 
-def _static_bounds(ctx, x: Var, axis: int, start, end, step) -> tuple[int, int]:
-    d = x.shape[axis]
-    if isinstance(start, Var) or isinstance(end, Var) or isinstance(step, Var) or not isinstance(d, int):
-        raise ctx.unsupported("slice_scatter needs constant bounds on a dim of static size")
-    first, stop, _ = slice(start, end, step).indices(d)
-    if step <= 0 or len(range(first, stop, step)) == 0:
-        raise ctx.unsupported(f"slice_scatter over an empty or reversed slice [{start}:{end}:{step}]")
-    return first, stop
+def _run_time_positions(ctx, x: Var, axis: int, start, end, step: int) -> Var:
+    """range(start, end, step) along x's axis with torch's clamping, when a bound or the dim is
+    known only at run time: an int32 vector from range_1d."""
+    size = dim_size(ctx, x, axis)
+
+    def bound(v, default):
+        if v is None or (isinstance(v, int) and v >= INT32_MAX):
+            return default
+        if isinstance(v, int) and v < 0:
+            v = ctx.b.op("add", x=size, y=np.int32(v))  # counts from the end
+        # Clamp into [0, size], as a Python slice does.
+        return ctx.b.op("maximum", x=ctx.b.op("minimum", x=ctx.promote(v, dtype=dt.int32)[0], y=size),
+                        y=np.int32(0))
+
+    first, stop = bound(start, ctx.const(np.int32(0))), bound(end, size)
+    return ctx.b.op("range_1d", start=first, end=stop, step=np.int32(step))
 
 
-@lowering(aten.slice_scatter.default)
-def slice_scatter(ctx, self, src, dim=0, start=None, end=None, step=1):
-    """slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor"""
-    axis = axis_of(dim, self.rank)
-    first, stop = _static_bounds(ctx, self, axis, start, end, step)
-    src = ctx.cast(src, self.dtype)
-    if step == 1:
-        # Splice: the part before the slice, src, the part after it.
-        parts = [slice_axis(ctx, self, axis, 0, first) if first > 0 else None, src,
-                 slice_axis(ctx, self, axis, stop, None) if stop < self.shape[axis] else None]
-        parts = [p for p in parts if p is not None]
-        return ctx.b.op("concat", values=parts, axis=axis) if len(parts) > 1 else src
-    positions = ctx.const(np.arange(first, stop, step, dtype=np.int32), dt.int32)
+def _scatter_slices(ctx, self: Var, axis: int, positions: Var, src: Var) -> Var:
+    """self with the slices along axis at `positions` replaced by src (bool through int32)."""
     if self.dtype is dt.bool_:
         as_int = ctx.b.op("scatter", data=ctx.cast(self, dt.int32), indices=positions,
                           updates=ctx.cast(src, dt.int32), axis=axis, mode="update")
@@ -349,15 +392,41 @@ def slice_scatter(ctx, self, src, dim=0, start=None, end=None, step=1):
     return ctx.b.op("scatter", data=self, indices=positions, updates=src, axis=axis, mode="update")
 
 
+@lowering(aten.slice_scatter.default)
+def slice_scatter(ctx, self, src, dim=0, start=None, end=None, step=1):
+    """slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor"""
+    axis = axis_of(dim, self.rank)
+    src = ctx.cast(src, self.dtype)
+    d = self.shape[axis]
+    if isinstance(step, Var) or step <= 0:
+        raise ctx.unsupported(f"slice_scatter with step {step}: only constant positive steps")
+    if isinstance(start, Var) or isinstance(end, Var) or not isinstance(d, int):
+        # A splice could leave a run-time empty piece, which Core ML cannot hold; a scatter cannot.
+        return _scatter_slices(ctx, self, axis, _run_time_positions(ctx, self, axis, start, end, step), src)
+    first, stop, _ = slice(start, end, step).indices(d)
+    if len(range(first, stop, step)) == 0:
+        raise ctx.unsupported(f"slice_scatter over an empty slice [{start}:{end}:{step}]")
+    if step == 1:
+        # Splice: the part before the slice, src, the part after it.
+        parts = [slice_axis(ctx, self, axis, 0, first) if first > 0 else None, src,
+                 slice_axis(ctx, self, axis, stop, None) if stop < d else None]
+        parts = [p for p in parts if p is not None]
+        return ctx.b.op("concat", values=parts, axis=axis) if len(parts) > 1 else src
+    positions = ctx.const(np.arange(first, stop, step, dtype=np.int32), dt.int32)
+    return _scatter_slices(ctx, self, axis, positions, src)
+
+
 @lowering(aten.select_scatter.default)
 def select_scatter(ctx, self, src, dim, index):
     """select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor"""
     axis = axis_of(dim, self.rank)
-    if isinstance(index, Var) or not isinstance(self.shape[axis], int):
-        raise ctx.unsupported("select_scatter needs a constant index on a dim of static size")
-    index %= self.shape[axis]
+    d = self.shape[axis]
     src = ctx.b.op("expand_dims", x=src, axes=[axis])
-    return slice_scatter(ctx, self, src, axis, index, index + 1, 1)
+    if isinstance(index, Var):
+        return slice_scatter(ctx, self, src, axis, index, ctx.b.op("add", x=index, y=np.int32(1)), 1)
+    if isinstance(d, int):
+        index %= d
+    return slice_scatter(ctx, self, src, axis, index, None if index == -1 else index + 1, 1)
 
 
 @lowering(aten.copy.default)

@@ -1,4 +1,4 @@
-"""Matrix products: mm, bmm, addmm, baddbmm, matmul and linear (MIL `linear` when the weight is a
+"""Matrix products: mm, bmm, addmm, addbmm, baddbmm, matmul and linear (MIL `linear` when the weight is a
 constant, `matmul` otherwise)."""
 
 from __future__ import annotations
@@ -82,6 +82,15 @@ def addmm(ctx, self, mat1, mat2, beta=1, alpha=1):
 def baddbmm(ctx, self, batch1, batch2, beta=1, alpha=1):
     """baddbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor"""
     return _beta_self_plus_alpha_product(ctx, self, _matmul(ctx, batch1, batch2), beta, alpha)
+
+
+@lowering(aten.addbmm.default)
+def addbmm(ctx, self, batch1, batch2, beta=1, alpha=1):
+    """addbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
+
+    The batch of products is summed into one matrix."""
+    product = ctx.b.op("reduce_sum", x=_matmul(ctx, batch1, batch2), axes=[0], keep_dims=False)
+    return _beta_self_plus_alpha_product(ctx, self, product, beta, alpha)
 
 
 @lowering(aten.linear.default)

@@ -2,7 +2,7 @@
 
 torch lists pads last dim first: (left, right, top, bottom, front, back); MIL's `pad` lists them first
 padded dim first. MIL's `pad` is float-only; integer and bool tensors get constant blocks concatenated
-on (static shapes), and edge-mode pads of integer tensors are left to torch's decomposition.
+on, and edge-mode pads of integer tensors are left to torch's decomposition.
 """
 
 from __future__ import annotations
@@ -30,16 +30,26 @@ def mil_pad_list(x: Var, pads: dict[int, tuple[int, int]]) -> list[int]:
     return [p for axis in range(first, x.rank) for p in pads.get(axis, (0, 0))]
 
 
+def _block(ctx, x: Var, axis: int, n: int, value) -> Var:
+    """A tensor shaped like x but n long on `axis`, holding `value`."""
+    if all(isinstance(d, int) for d in x.shape):
+        shape = list(x.shape)
+        shape[axis] = n
+        return ctx.const(np.full(shape, value, x.dtype.numpy), x.dtype)
+    # Run-time dims: x's shape vector with the axis entry replaced by n.
+    shape = ctx.b.op("shape", x=x)
+    parts = [ctx.b.op("slice_by_size", x=shape, begin=[0], size=[axis])] if axis else []
+    parts.append(ctx.const(np.asarray([n], np.int32)))
+    if axis < x.rank - 1:
+        parts.append(ctx.b.op("slice_by_size", x=shape, begin=[axis + 1], size=[-1]))
+    (fill_value,) = ctx.promote(value, dtype=x.dtype)
+    return ctx.b.op("fill", shape=ctx.b.op("concat", values=parts, axis=0), value=fill_value)
+
+
 def concat_pad(ctx, x: Var, pads: dict[int, tuple[int, int]], value) -> Var:
-    """Constant padding by concatenating filled blocks: works for every dtype, needs a static shape."""
-    if not all(isinstance(d, int) for d in x.shape):
-        raise ctx.unsupported("constant padding of an integer or bool tensor needs a static shape")
+    """Constant padding by concatenating filled blocks: works for every dtype (MIL's pad is float-only)."""
     for axis, (before, after) in sorted(pads.items()):
-        parts = []
-        for n in (before, after):
-            shape = list(x.shape)
-            shape[axis] = n
-            parts.append(ctx.const(np.full(shape, value, x.dtype.numpy), x.dtype) if n else None)
+        parts = [_block(ctx, x, axis, n, value) if n else None for n in (before, after)]
         values = [v for v in (parts[0], x, parts[1]) if v is not None]
         if len(values) > 1:
             x = ctx.b.op("concat", values=values, axis=axis)

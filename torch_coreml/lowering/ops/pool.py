@@ -1,7 +1,8 @@
 """Pooling: max / avg pooling over 1 to 3 spatial dims and adaptive pooling, on MIL `max_pool`,
 `avg_pool` and `reduce_*`.
 
-Max pooling's indices output has no MIL counterpart: the op is lowered only when nothing reads it.
+MIL pools return no indices: when a node's indices are read they are computed from the windows
+(`sliding_windows` + argmax), which needs static spatial sizes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...mil import dtypes as dt
 from ..registry import lowering
 from ._nn_helpers import check_node_shape, output_used, prod, rank
 
@@ -58,9 +60,10 @@ def _ceil_mode_as_padding(ctx, input, kernel, strides, pad):
 
 
 def _max_pool(ctx, input, n, kernel_size, stride, padding, dilation, ceil_mode):
+    if any(d != 1 for d in _per_dim(dilation, n)):  # MIL max_pool has no dilation
+        return _max_pool_with_indices(ctx, input, n, kernel_size, stride, padding, dilation,
+                                      ceil_mode, need_indices=True)[0]
     kernel, strides, pad = _window(ctx, input, n, kernel_size, stride, padding)
-    if any(d != 1 for d in _per_dim(dilation, n)):
-        raise ctx.unsupported("dilated max pooling (MIL max_pool has no dilation)")
     if ceil_mode and n > 2:
         # MIL's ceil_mode is 1D/2D only; padding never wins a max, so extra padding does the same.
         pad, _ = _ceil_mode_as_padding(ctx, input, kernel, strides, pad)
@@ -73,24 +76,100 @@ def _max_pool(ctx, input, n, kernel_size, stride, padding, dilation, ceil_mode):
 
 def _without_indices(ctx, values):
     # A dry run (no node) cannot see the users; it accepts, and the real lowering refuses when the
-    # indices are read (they would not be computable by torch's decomposition either).
+    # indices are read.
     if ctx.node is not None and output_used(ctx, 1):
-        raise ctx.unsupported("max pooling indices are read (MIL max_pool returns values only)")
+        raise ctx.unsupported("max pooling indices are read and the spatial size is dynamic")
     return values, None
+
+
+def _max_pool_with_indices(ctx, input, n, kernel_size, stride, padding, dilation, ceil_mode,
+                           need_indices=False):
+    """(values, indices) when the indices are read (or dilation asks for explicit windows), else
+    max_pool's values only."""
+    dilation = _per_dim(dilation, n)
+    if not (need_indices or output_used(ctx, 1)) and all(d == 1 for d in dilation):
+        return _max_pool(ctx, input, n, kernel_size, stride, padding, dilation, ceil_mode), None
+    kernel, strides, pad = _window(ctx, input, n, kernel_size, stride, padding)
+    if ceil_mode:
+        spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+        pad, _ = _ceil_mode_as_padding(ctx, input, spans, strides, pad)
+    return _batched_pair(ctx, input, n, lambda x: _windowed_argmax(ctx, x, kernel, strides, pad,
+                                                                   dilation))
+
+
+def _batched_pair(ctx, input, n, pool):
+    """`_batched` for a pool returning (values, indices)."""
+    if rank(input) == n + 2:
+        return pool(input)
+    if rank(input) != n + 1:
+        raise ctx.unsupported(f"{n}D pooling of a rank-{rank(input)} input")
+    values, indices = pool(ctx.b.op("expand_dims", x=input, axes=[0]))
+    return ctx.b.op("squeeze", x=values, axes=[0]), ctx.b.op("squeeze", x=indices, axes=[0])
+
+
+def _windowed_argmax(ctx, x, kernel, strides, pad, dilation):
+    """Max pooling with torch's indices (flat positions in each unpadded [*D] plane) on [N, C, *D]
+    with static D: pad with -inf, cut the (dilated) windows out with `sliding_windows`, flatten each
+    into the last axis, and take max / argmax there (argmax picks the first maximum, like torch).
+    The window position plus the tap's offset gives the flat index."""
+    n, spatial = len(kernel), list(x.shape[2:])
+    if not all(isinstance(d, int) for d in spatial):
+        raise ctx.unsupported("max pooling with indices or dilation over a dynamic spatial size")
+    if any(pad):
+        x = ctx.b.op("pad", x=x, pad=[0, 0, 0, 0] + pad, mode="constant", constant_val=float("-inf"))
+    for r, (k, s, d) in enumerate(zip(kernel, strides, dilation)):
+        x = ctx.b.op("sliding_windows", x=x, axis=2 + 2 * r, size=(k - 1) * d + 1, stride=s)
+        if d > 1:  # keep every d-th element of each window
+            step = [1] * rank(x)
+            step[3 + 2 * r] = d
+            x = ctx.b.op("slice_by_index", x=x, begin=[0] * rank(x), end=[0] * rank(x), stride=step,
+                         begin_mask=[True] * rank(x), end_mask=[True] * rank(x))
+    counts = [int(x.shape[2 + 2 * r]) for r in range(n)]
+    window_axes, tap_axes = [2 + 2 * r for r in range(n)], [3 + 2 * r for r in range(n)]
+    x = ctx.b.op("transpose", x=x, perm=[0, 1] + window_axes + tap_axes)
+    windows = ctx.b.op("reshape", x=x, shape=ctx.int_list(
+        [_size(ctx, x, 0), _size(ctx, x, 1)] + counts + [prod(kernel)]))
+    values = ctx.b.op("reduce_max", x=windows, axes=[-1], keep_dims=False)
+    tap = ctx.b.op("reduce_argmax", x=windows, axis=-1, keep_dims=False)
+    corner, offsets = _flat_positions(spatial, counts, kernel, strides, pad, dilation)
+    offset = ctx.b.op("gather", x=ctx.const(offsets.reshape(-1), dt.int32), indices=tap, axis=0)
+    return values, ctx.b.op("add", x=offset, y=ctx.const(corner, dt.int32))
+
+
+def _flat_positions(spatial, counts, kernel, strides, pad, dilation):
+    """Flat position (in the unpadded plane) of each window's first tap, [*counts], and of each tap
+    relative to it, [*kernel]."""
+    n = len(spatial)
+    plane_strides = [prod(spatial[r + 1:]) for r in range(n)]
+    corner, offsets = np.zeros(counts, dtype=np.int32), np.zeros(kernel, dtype=np.int32)
+    for r in range(n):
+        along_axis = [-1 if i == r else 1 for i in range(n)]
+        starts = (np.arange(counts[r]) * strides[r] - pad[2 * r]) * plane_strides[r]
+        corner += starts.reshape(along_axis).astype(np.int32)
+        taps = np.arange(kernel[r]) * dilation[r] * plane_strides[r]
+        offsets += taps.reshape(along_axis).astype(np.int32)
+    return corner, offsets
+
+
+def _size(ctx, x, axis):
+    """Dim `axis` of x: an int when static, else an int32 scalar Var."""
+    if isinstance(x.shape[axis], int):
+        return x.shape[axis]
+    return ctx.b.op("gather", x=ctx.b.op("shape", x=x), indices=axis, axis=0)
 
 
 @lowering(aten.max_pool2d_with_indices.default)
 def max_pool2d_with_indices(ctx, self, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     """max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0,
     int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)"""
-    return _without_indices(ctx, _max_pool(ctx, self, 2, kernel_size, stride, padding, dilation, ceil_mode))
+    return _max_pool_with_indices(ctx, self, 2, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 @lowering(aten.max_pool3d_with_indices.default)
 def max_pool3d_with_indices(ctx, self, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     """max_pool3d_with_indices(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0,
     int[3] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)"""
-    return _without_indices(ctx, _max_pool(ctx, self, 3, kernel_size, stride, padding, dilation, ceil_mode))
+    return _max_pool_with_indices(ctx, self, 3, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def _max_pool_without_indices(n):
@@ -234,5 +313,43 @@ def adaptive_avg_pool(ctx, self, output_size):
 @lowering(aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default,
           aten.adaptive_max_pool1d.default)
 def adaptive_max_pool(ctx, self, output_size):
-    """adaptive_max_pool{1,2,3}d(Tensor self, int[] output_size) -> (Tensor, Tensor)"""
+    """adaptive_max_pool{1,2,3}d(Tensor self, int[] output_size) -> (Tensor, Tensor)
+
+    With the indices read (static sizes): a max pool with indices when the windows are even,
+    else window by window."""
+    n, spatial = len(output_size), list(self.shape[-len(output_size):])
+    if ctx.node is not None and output_used(ctx, 1) and all(isinstance(d, int) for d in spatial):
+        if all(d % o == 0 for d, o in zip(spatial, output_size)):
+            kernel = [d // o for d, o in zip(spatial, output_size)]
+            return _max_pool_with_indices(ctx, self, n, kernel, kernel, 0, 1, False)
+        if not self.dtype.is_float:
+            raise ctx.unsupported("pooling of an integer tensor")
+        return _uneven_adaptive_max_with_indices(ctx, self, spatial, [int(o) for o in output_size])
     return _without_indices(ctx, _adaptive(ctx, self, output_size, "max"))
+
+
+def _uneven_adaptive_max_with_indices(ctx, input, spatial, output_size):
+    """Reduce one spatial axis at a time, last first, one slice per window: each step keeps the
+    window maxima and, gathered at the argmax, the flat index built so far plus this axis' part.
+    The first maximum in the last axis, then in the next, ... is torch's row-major first one."""
+    values, flat, ndim = input, None, rank(input)
+    axes = list(range(ndim - len(spatial), ndim))
+    for axis, d, o in reversed(list(zip(axes, spatial, output_size))):
+        plane_stride = prod(spatial[axes.index(axis) + 1:])
+        maxima, positions = [], []
+        for start, end in _adaptive_windows(d, o):
+            begin, size = [0] * ndim, [-1] * ndim
+            begin[axis], size[axis] = start, end - start
+            window = ctx.b.op("slice_by_size", x=values, begin=begin, size=size)
+            maxima.append(ctx.b.op("reduce_max", x=window, axes=[axis], keep_dims=True))
+            tap = ctx.b.op("reduce_argmax", x=window, axis=axis, keep_dims=True)
+            position = ctx.b.op("mul", x=ctx.b.op("add", x=tap, y=ctx.const(start, dt.int32)),
+                                y=ctx.const(plane_stride, dt.int32))
+            if flat is not None:
+                earlier = ctx.b.op("slice_by_size", x=flat, begin=begin, size=size)
+                position = ctx.b.op("add", x=position, y=ctx.b.op(
+                    "gather_along_axis", x=earlier, indices=tap, axis=axis))
+            positions.append(position)
+        values = ctx.b.op("concat", values=maxima, axis=axis)
+        flat = ctx.b.op("concat", values=positions, axis=axis)
+    return values, flat

@@ -107,13 +107,22 @@ def min_dim(ctx, self, dim, keepdim=False):
 
 # -- variance -------------------------------------------------------------------------------------
 
-def _count(ctx, x, axes):
-    """Number of elements reduced over, as a python int or (dynamic shapes) a float scalar Var."""
+def _bessel_ratio(ctx, x, axes, correction):
+    """N / (N - correction) as a scalar of x's dtype, N being the number of reduced elements. The
+    variance is the mean square times this ratio: a mean of squares and a ratio near 1 stay within
+    fp16 range, where N itself or a sum of squares may not."""
     sizes = [x.shape[a] for a in axes]
     if all(isinstance(s, int) for s in sizes):
-        return math.prod(sizes)
+        count = math.prod(sizes)
+        # torch divides by max(N - correction, 0): a zero divisor gives inf / nan as it does.
+        return ctx.const(count / max(count - correction, 0) if count > correction else math.inf,
+                         x.dtype)
     picked = ctx.b.op("gather", x=ctx.b.op("shape", x=x), indices=axes, axis=0)
-    return ctx.cast(ctx.b.op("reduce_prod", x=picked, axes=[0], keep_dims=False), x.dtype)
+    count = ctx.cast(ctx.b.op("reduce_prod", x=picked, axes=[0], keep_dims=False), x.dtype)
+    # 1 / (1 - c / N): an N beyond fp16 range becomes inf and the ratio 1, as it should.
+    fraction = ctx.b.op("real_div", x=ctx.const(correction, x.dtype), y=count)
+    return ctx.b.op("real_div", x=ctx.const(1, x.dtype),
+                    y=ctx.b.op("sub", x=ctx.const(1, x.dtype), y=fraction))
 
 
 def _var_mean(ctx, self, dim, correction, keepdim):
@@ -123,17 +132,10 @@ def _var_mean(ctx, self, dim, correction, keepdim):
     axes = normalize_dims(dim, rank(x))
     mean_kept = ctx.b.op("reduce_mean", x=x, axes=axes, keep_dims=True)
     centered = ctx.b.op("sub", x=x, y=mean_kept)
-    squares = ctx.b.op("reduce_sum", x=ctx.b.op("mul", x=centered, y=centered), axes=axes,
-                       keep_dims=bool(keepdim))
+    mean_square = ctx.b.op("reduce_mean", x=ctx.b.op("mul", x=centered, y=centered), axes=axes,
+                           keep_dims=bool(keepdim))
     correction = 1 if correction is None else correction
-    count = _count(ctx, x, axes)
-    if isinstance(count, int):
-        # torch divides by max(N - correction, 0): a zero divisor gives inf / nan as it does.
-        divisor = ctx.const(max(count - correction, 0), x.dtype)
-    else:
-        divisor = ctx.b.op("maximum", x=ctx.b.op("sub", x=count, y=ctx.const(correction, x.dtype)),
-                           y=ctx.const(0, x.dtype))
-    var = ctx.b.op("real_div", x=squares, y=divisor)
+    var = ctx.b.op("mul", x=mean_square, y=_bessel_ratio(ctx, x, axes, correction))
     mean = mean_kept if keepdim else ctx.b.op("squeeze", x=mean_kept, axes=axes)
     return var, mean
 

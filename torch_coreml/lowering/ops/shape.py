@@ -19,7 +19,7 @@ from ..registry import lowering
 aten = torch.ops.aten
 
 # int32 bounds: a slice bound beyond them means "to the end" (torch passes sys.maxsize).
-_INT32_MAX = 2**31 - 1
+INT32_MAX = 2**31 - 1
 
 
 def axis_of(dim: int, rank: int) -> int:
@@ -68,6 +68,19 @@ def _static_but_one(ctx, sizes: list) -> list | None:
     return None
 
 
+def match_static_meta(ctx, x: Var) -> Var:
+    """MIL type inference may lose a dim torch knows is static (e.g. x[:2] of a run-time sized dim);
+    a reshape to torch's dims (at most one -1) restores it, so later ops and outputs stay static."""
+    val = ctx.node.meta.get("val") if ctx.node is not None else None
+    if not isinstance(val, torch.Tensor) or len(val.shape) != x.rank:
+        return x
+    dims = [(d if isinstance(d, int) else d.node.maybe_as_int()) if _static_dim(d) else -1 for d in val.shape]
+    lost = any(want != -1 and not isinstance(got, int) for want, got in zip(dims, x.shape))
+    if not lost or dims.count(-1) > 1:
+        return x
+    return ctx.b.op("reshape", x=x, shape=dims)
+
+
 def _static_dim(d) -> bool:
     # Never int() a SymInt: that would specialize it.
     return isinstance(d, int) or getattr(d, "node", None) is not None and d.node.maybe_as_int() is not None
@@ -86,14 +99,14 @@ def slice_axis(ctx, x: Var, axis: int, start=None, end=None, step: int = 1) -> V
         if (first, stop, step) == (0, d, 1):
             return x
         start, end = first, stop
-    if (isinstance(start, int) and start >= _INT32_MAX) or (isinstance(end, int) and end <= -_INT32_MAX):
+    if (isinstance(start, int) and start >= INT32_MAX) or (isinstance(end, int) and end <= -INT32_MAX):
         raise ctx.unsupported(f"slice [{start}:{end}] is empty; Core ML has no empty tensors")
     begin_mask = [True] * rank
     end_mask = [True] * rank
     begin, stop = [0] * rank, [0] * rank
-    if start is not None and (isinstance(start, Var) or start > -_INT32_MAX):
+    if start is not None and (isinstance(start, Var) or start > -INT32_MAX):
         begin[axis], begin_mask[axis] = start, False
-    if end is not None and (isinstance(end, Var) or end < _INT32_MAX):
+    if end is not None and (isinstance(end, Var) or end < INT32_MAX):
         stop[axis], end_mask[axis] = end, False
     stride = [1] * rank
     stride[axis] = step
@@ -213,14 +226,29 @@ def stack(ctx, tensors, dim=0):
 def split_with_sizes(ctx, self, split_sizes, dim=0):
     """split_with_sizes(Tensor(a -> *) self, SymInt[] split_sizes, int dim=0) -> Tensor(a)[]"""
     sizes = list(split_sizes)
+    axis = axis_of(dim, self.rank)
     if any(isinstance(s, Var) for s in sizes):
-        raise ctx.unsupported("split sizes known only at run time")
+        # Run-time sizes: one slice per piece, each starting where the previous one ended.
+        pieces, begin = [], 0
+        for size in sizes:
+            end = size if isinstance(begin, int) and begin == 0 else _add_ints(ctx, begin, size)
+            pieces.append(slice_axis(ctx, self, axis, begin, end))
+            begin = end
+        return tuple(pieces)
     if 0 in sizes:
         raise ctx.unsupported(f"split sizes {sizes} make an empty piece; Core ML has no empty tensors")
     if len(sizes) == 1:
         return (self,)
-    pieces = ctx.b.op("split", x=self, split_sizes=sizes, axis=axis_of(dim, self.rank))
+    pieces = ctx.b.op("split", x=self, split_sizes=sizes, axis=axis)
     return tuple(pieces)
+
+
+def _add_ints(ctx, a, b):
+    """a + b for ints and int32 scalar Vars."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    x, y = ctx.promote(a, b, dtype=dt.int32)
+    return ctx.b.op("add", x=x, y=y)
 
 
 # -- slicing -------------------------------------------------------------------------------------
@@ -228,7 +256,7 @@ def split_with_sizes(ctx, self, split_sizes, dim=0):
 @lowering(aten.slice.Tensor, aten.slice_copy.Tensor)
 def slice_(ctx, self, dim=0, start=None, end=None, step=1):
     """slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)"""
-    return slice_axis(ctx, self, axis_of(dim, self.rank), start, end, step)
+    return match_static_meta(ctx, slice_axis(ctx, self, axis_of(dim, self.rank), start, end, step))
 
 
 @lowering(aten.narrow_copy.default)
@@ -329,3 +357,20 @@ def unfold(ctx, self, dimension, size, step):
     # MIL puts the window elements right after `axis`; torch puts them last.
     perm = [i for i in range(windows.rank) if i != axis + 1] + [axis + 1]
     return ctx.b.op("transpose", x=windows, perm=perm) if axis + 1 != windows.rank - 1 else windows
+
+
+@lowering(aten.as_strided.default, aten.as_strided_copy.default)
+def as_strided(ctx, self, size, stride, storage_offset=None):
+    """as_strided(Tensor(a) self, SymInt[] size, SymInt[] stride, SymInt? storage_offset=None) -> Tensor(a)"""
+    # Core ML has no storage: this is only expressible when self's torch storage is its own row-major
+    # elements, which torch's metadata of the input node tells (a dry run without a node refuses).
+    src = ctx.node.args[0].meta.get("val") if ctx.node is not None and ctx.node.args else None
+    if not isinstance(src, torch.Tensor) or not all(isinstance(v, int) for v in [*size, *stride, *src.shape]) \
+            or not src.is_contiguous() or src.storage_offset() != 0:
+        raise ctx.unsupported("as_strided is only supported on a contiguous tensor with static sizes and strides")
+    if 0 in size:
+        raise ctx.unsupported("as_strided to an empty tensor; Core ML has no empty tensors")
+    grid = np.indices(tuple(size), dtype=np.int64)
+    positions = (storage_offset or 0) + sum(g * s for g, s in zip(grid, stride))
+    flat = reshape_to(ctx, self, [-1]) if self.rank != 1 else self
+    return ctx.b.op("gather", x=flat, indices=ctx.const(np.asarray(positions, np.int32), dt.int32), axis=0)

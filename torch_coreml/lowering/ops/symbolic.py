@@ -47,9 +47,14 @@ def assert_scalar(ctx, self=None, assert_msg=None, min=None, max=None, size=None
     return None
 
 
+def _is_float(v) -> bool:
+    return v.dtype.is_float if isinstance(v, Var) else isinstance(v, float)
+
+
 def _operands(ctx, a, b):
-    """Both operands in one MIL type: int32 for ints, the program's float type once a float joins."""
-    return ctx.promote(a, b)
+    """Both operands in one MIL type: int32 for ints, fp32 once a float joins. Shape arithmetic stays in
+    fp32 even in an fp16 program, where sizes above 2048 would round."""
+    return ctx.promote(a, b, dtype=dt.fp32 if _is_float(a) or _is_float(b) else dt.int32)
 
 
 def _binary(mil_op):
@@ -72,14 +77,14 @@ for _fn, _mil in [(operator.add, "add"), (operator.sub, "sub"), (operator.mul, "
 @lowering(operator.truediv)
 def truediv(ctx, a, b):
     """a / b: true division in the program's float type."""
-    x, y = ctx.promote(a, b, dtype=ctx.float_dtype)
+    x, y = ctx.promote(a, b, dtype=dt.fp32)
     return ctx.b.op("real_div", x=x, y=y)
 
 
 @lowering(operator.neg)
 def neg(ctx, a):
     """-a on a symbolic int."""
-    x, y = ctx.promote(0, a)
+    x, y = _operands(ctx, 0, a)
     return ctx.b.op("sub", x=x, y=y)
 
 
@@ -100,7 +105,7 @@ lowering(math.floor)(_rounded("floor"))
 @lowering(torch.sym_float)
 def sym_float(ctx, a):
     """torch.sym_float(a): a symbolic int as a float."""
-    return ctx.promote(a, dtype=ctx.float_dtype)[0]
+    return ctx.promote(a, dtype=dt.fp32)[0]
 
 
 @lowering(torch.sym_int)

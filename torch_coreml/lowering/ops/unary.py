@@ -81,51 +81,72 @@ def log10(ctx, self):
     return binary(ctx, "mul", natural_log(ctx, self), 1.0 / math.log(10.0))
 
 
+def accurate_log1p(ctx, x):
+    """log(1 + x) to full relative precision near 0, from MIL's log (Goldberg's correction).
+
+    u = 1 + x rounds away the low bits of x; u - 1 is exact, so log(u) * x / (u - 1) restores them.
+    That factor is only needed for |x| < 1; where u == 1 the answer is x itself."""
+    u = binary(ctx, "add", x, 1.0)
+    d = binary(ctx, "sub", u, 1.0)
+    log_u = natural_log(ctx, u)
+    corrected = ctx.b.op("mul", x=log_u, y=ctx.b.op("real_div", x=x, y=d))
+    near_zero = binary(ctx, "less", ctx.b.op("abs", x=x), 1.0)
+    result = ctx.b.op("select", cond=near_zero, a=corrected, b=log_u)
+    return ctx.b.op("select", cond=binary(ctx, "equal", d, 0.0), a=x, b=result)
+
+
 @lowering(aten.log1p.default)
 def log1p(ctx, self):
-    """log1p(Tensor self) -> Tensor
-
-    As log(1 + x): accurate to the float type's epsilon in absolute terms, not relative near 0."""
-    return natural_log(ctx, binary(ctx, "add", to_float(ctx, self), 1.0))
+    """log1p(Tensor self) -> Tensor"""
+    return accurate_log1p(ctx, to_float(ctx, self))
 
 
 @lowering(aten.expm1.default)
 def expm1(ctx, self):
-    """expm1(Tensor self) -> Tensor
-
-    As exp(x) - 1: accurate to the float type's epsilon in absolute terms, not relative near 0."""
-    return binary(ctx, "sub", ctx.b.op("exp", x=to_float(ctx, self)), 1.0)
+    """expm1(Tensor self) -> Tensor"""
+    # Kahan's correction of exp(x) - 1 for |x| < 1: (u - 1) * x / log(u) with u = exp(x) cancels the
+    # rounding error of u. Where u == 1 the answer is x; for |x| >= 1, u - 1 is already accurate.
+    x = to_float(ctx, self)
+    u = ctx.b.op("exp", x=x)
+    d = binary(ctx, "sub", u, 1.0)
+    corrected = ctx.b.op("mul", x=d, y=ctx.b.op("real_div", x=x, y=natural_log(ctx, u)))
+    near_zero = binary(ctx, "less", ctx.b.op("abs", x=x), 1.0)
+    result = ctx.b.op("select", cond=near_zero, a=corrected, b=d)
+    return ctx.b.op("select", cond=binary(ctx, "equal", u, 1.0), a=x, b=result)
 
 
 # -- inverse hyperbolic functions and atan2 (no MIL op) ------------------------------------------
 
 def _in_fp32(ctx, x, formula):
-    """Evaluate `formula` in fp32 even in an fp16 program, where its x * x would overflow."""
+    """Evaluate `formula` in fp32 even in an fp16 program, whose range (65504) it would exceed."""
     return ctx.cast(formula(ctx.cast(to_float(ctx, x), dt.fp32)), ctx.float_dtype)
 
 
 @lowering(aten.asinh.default)
 def asinh(ctx, self):
     """asinh(Tensor self) -> Tensor"""
-
-    def formula(x):
-        # sign(x) * log(|x| + sqrt(x^2 + 1)): the odd symmetry avoids cancellation for negative x.
-        a = ctx.b.op("abs", x=x)
-        root = ctx.b.op("sqrt", x=binary(ctx, "add", ctx.b.op("square", x=a), 1.0))
-        magnitude = natural_log(ctx, ctx.b.op("add", x=a, y=root))
-        return ctx.b.op("mul", x=ctx.b.op("sign", x=x), y=magnitude)
-
-    return _in_fp32(ctx, self, formula)
+    # sign(x) * log1p(a + a^2 / (1 + sqrt(a^2 + 1))) with a = |x|: accurate near 0 and, written as
+    # a / (1/a + sqrt(1/a^2 + 1)), free of overflow for large a (1/0 = inf gives 0, as it should).
+    x = to_float(ctx, self)
+    a = ctx.b.op("abs", x=x)
+    inv = ctx.b.op("inverse", x=a, epsilon=0.0)
+    root = ctx.b.op("sqrt", x=binary(ctx, "add", ctx.b.op("square", x=inv), 1.0))
+    tail = ctx.b.op("real_div", x=a, y=ctx.b.op("add", x=inv, y=root))
+    magnitude = accurate_log1p(ctx, ctx.b.op("add", x=a, y=tail))
+    return ctx.b.op("mul", x=ctx.b.op("sign", x=x), y=magnitude)
 
 
 @lowering(aten.acosh.default)
 def acosh(ctx, self):
     """acosh(Tensor self) -> Tensor"""
-    # log(x + sqrt(x - 1) * sqrt(x + 1)): no x * x to overflow, exact near 1, NaN below 1.
-    x = to_float(ctx, self)
-    root = ctx.b.op("mul", x=ctx.b.op("sqrt", x=binary(ctx, "sub", x, 1.0)),
-                    y=ctx.b.op("sqrt", x=binary(ctx, "add", x, 1.0)))
-    return natural_log(ctx, ctx.b.op("add", x=x, y=root))
+
+    def formula(x):
+        # log1p((x - 1) + sqrt(x - 1) * sqrt(x + 1)): no x * x to overflow, accurate near 1, NaN below 1.
+        below = binary(ctx, "sub", x, 1.0)
+        root = ctx.b.op("mul", x=ctx.b.op("sqrt", x=below), y=ctx.b.op("sqrt", x=binary(ctx, "add", x, 1.0)))
+        return accurate_log1p(ctx, ctx.b.op("add", x=below, y=root))
+
+    return _in_fp32(ctx, self, formula)
 
 
 @lowering(aten.atan2.default)

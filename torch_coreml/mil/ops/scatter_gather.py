@@ -136,7 +136,8 @@ def gather(x, indices, axis, batch_dims=0, validate_indices=False):
     nb, n = math.prod(batch), math.prod(idx.shape[batch_dims:])
     xb = x.reshape(nb, math.prod(pre), d, math.prod(post))
     ib = idx.reshape(nb, 1, n, 1).expand(nb, xb.shape[1], n, xb.shape[3])
-    return torch.gather(xb, 2, ib).reshape(*batch, *pre, *idx.shape[batch_dims:], *post)
+    # A tuple, not *args: a 0-d result (scalar index into a vector) has an empty shape.
+    return torch.gather(xb, 2, ib).reshape((*batch, *pre, *idx.shape[batch_dims:], *post))
 
 
 def _along_axis_shapes(ctx, x_name: str):
