@@ -185,7 +185,6 @@ def test_run_writes_one_npy_per_output(package, model, tmp_path, capfd):
 
 
 def test_analyze(pt2, capfd):
-    pytest.importorskip("torch_coreml.analysis")
     assert main(["analyze", str(pt2)]) == 0
     assert capfd.readouterr().out.strip()
     assert main(["analyze", str(pt2), "--json"]) == 0

@@ -152,7 +152,7 @@ def test_big_endian_input_is_stored_little_endian(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(RAW_BIT_TYPES))
 def test_torch_raw_bit_types(tmp_path, name):
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.linspace(-3, 3, 12).reshape(3, 4).to(getattr(torch, RAW_BIT_TYPES[name]))
     (offset,) = write_blobs(tmp_path / "w.bin", (tensor, None))
     reader = BlobReader(tmp_path / "w.bin")
@@ -165,7 +165,7 @@ def test_torch_raw_bit_types(tmp_path, name):
 
 
 def test_torch_ordinary_dtypes(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     tensor = torch.arange(10, dtype=torch.float16)
     (offset,) = write_blobs(tmp_path / "w.bin", (tensor[::2], None))  # non-contiguous view
     got = BlobReader(tmp_path / "w.bin").read_torch(offset, "fp16")

@@ -10,7 +10,7 @@ import pytest
 from torch_coreml.format import subbyte
 from torch_coreml.format.blob import BlobReader, BlobWriter
 
-storage = pytest.importorskip("coremltools.libmilstoragepython")
+import coremltools.libmilstoragepython as storage
 
 # our dtype name -> suffix of coremltools' write_<x>_data / read_<x>_data
 CT_METHODS = {

@@ -17,9 +17,9 @@ from google.protobuf import descriptor_pb2
 
 from torch_coreml.format.proto import coreml_pb2
 
-Model_pb2 = pytest.importorskip("coremltools.proto.Model_pb2")
-FeatureTypes_pb2 = pytest.importorskip("coremltools.proto.FeatureTypes_pb2")
-MIL_pb2 = pytest.importorskip("coremltools.proto.MIL_pb2")
+from coremltools.proto import Model_pb2  # noqa: E402
+from coremltools.proto import FeatureTypes_pb2  # noqa: E402
+from coremltools.proto import MIL_pb2  # noqa: E402
 
 OUR_PACKAGE = coreml_pb2.DESCRIPTOR.package
 APPLE_FILES = (Model_pb2.DESCRIPTOR, FeatureTypes_pb2.DESCRIPTOR, MIL_pb2.DESCRIPTOR)
@@ -140,7 +140,7 @@ def test_bytes_cross_parse_both_ways():
 
 
 def test_generated_module_matches_proto_source():
-    protoc = pytest.importorskip("grpc_tools.protoc")
+    from grpc_tools import protoc
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "set.pb"

@@ -310,8 +310,6 @@ EXPECTED = {
     'new_ones': ('unsupported', 'the aten.full.default lowering refuses it: a zero-sized tensor'),
     'new_zeros': ('unsupported', 'the aten.full.default lowering refuses it: a zero-sized tensor'),
     'nextafter': ('unsupported', 'no lowering for aten.nextafter.default (needs the float bit pattern; MIL has no bitcast, so it cannot be expressed exactly)'),
-    'nn.functional.adaptive_max_pool1d': ('unsupported', 'the aten.adaptive_max_pool1d.default lowering refuses it: max pooling indices are read, and the windows are uneven or the spatial size is dynamic'),
-    'nn.functional.adaptive_max_pool2d': ('unsupported', 'the aten.adaptive_max_pool2d.default lowering refuses it: adaptive max pooling from [4, 4] to [2, 3]: the windows are uneven (each output size must divide its input size)'),
     'nn.functional.alpha_dropout': ('unsupported', 'no lowering for aten.bernoulli.p (MIL has random_uniform/normal/bernoulli/categorical, so a lowering could be added (compared by shape only))'),
     'nn.functional.avg_pool1d@int64': ('unsupported', 'the aten.avg_pool2d.default lowering refuses it: pooling of an integer tensor (MIL pools take floats only)'),
     'nn.functional.avg_pool2d@int64': ('unsupported', 'the aten.avg_pool2d.default lowering refuses it: pooling of an integer tensor (MIL pools take floats only)'),

@@ -14,22 +14,15 @@ import functools
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-
 from benchmarks.zoo import MODELS, build  # noqa: E402
 from tests.lowering._check import check_conversion  # noqa: E402
 
 XFAIL: dict[tuple[str, str], str] = {
-    ("mobilebert", "float16"):
-        "lowering/context.py _scalar casts a float scalar to fp16 without saturating: "
-        "torch.finfo(float32).min becomes -inf, so the attention mask (1 - mask) * finfo.min is "
-        "0 * -inf = NaN everywhere",
     ("mobilenet_v2", "float16"):
-        "fp16 max abs error 0.13 (outputs up to 2.8) vs atol/rtol 1e-2. Most of it is the conv+batch_norm "
-        "fusion computing on weights already cast to fp16 at lowering (each fused weight rounded twice; "
-        "emulated in eager: 0.14 vs 0.058 when fused in fp32 and rounded once, as coremltools does: 0.083). "
-        "The rest is intrinsic to 52 fp16 convs (eager .half(): 0.075), above tests/tolerances.py's fp16 "
-        "tolerance even for coremltools",
+        "fp16 max abs error 0.106 (outputs up to 2.8) vs atol/rtol 1e-2. fp16 arithmetic through 52 convs: "
+        "eager model.half() errs 0.075 and coremltools' own fp16 package 0.083 on the same model, so even "
+        "a perfect fp16 conversion misses tests/tolerances.py's fp16 tolerance here; ours is 1.3x "
+        "coremltools' error (conv+BN fusion now runs on the fp32 weights; the remaining gap is not isolated)",
     ("deeplab_v3", "float16"):
         "fp16 max abs error 0.036 (outputs up to 0.59) vs atol/rtol 1e-2: intrinsic to a ~60-conv fp16 "
         "network, not a conversion bug -- coremltools' own fp16 package errs 0.042 on the same model "

@@ -133,7 +133,13 @@ def _scalar(value: Any, dtype: dt.DType):
     if dtype is dt.bool_:
         return np.bool_(value)
     if dtype.is_float:
-        return np.asarray(float(value), dtype=dtype.numpy)
+        value = float(value)
+        if np.isfinite(value):
+            # A finite fp32 scalar (e.g. a mask's finfo(float32).min) must stay finite in an fp16
+            # program: as -inf it turns `0 * min` into NaN, which the torch model never produces.
+            limit = float(np.finfo(dtype.numpy).max)
+            value = min(max(value, -limit), limit)
+        return np.asarray(value, dtype=dtype.numpy)
     return np.asarray(int(value), dtype=dtype.numpy)
 
 

@@ -67,6 +67,12 @@ def _float_mask(b, q, k, v):
     return b.op("matmul", x=b.op("softmax", x=b.op("add", x=s, y=mask), axis=-1), y=v)
 
 
+def _runtime_float_mask_first(b, q, k, v, m):  # HF: (1 - mask) * -10000 + scores: the mask comes from a mul too
+    ext = b.op("mul", x=b.op("sub", x=1.0, y=m), y=-1e4)
+    s = b.op("mul", x=b.op("matmul", x=q, y=_kt(b, k)), y=1 / math.sqrt(E))
+    return b.op("matmul", x=b.op("softmax", x=b.op("add", x=ext, y=s), axis=-1), y=v)
+
+
 def _merged_head_transpose(b, q, k, v):  # kᵀ made straight from [B, S, H, E] in one transpose
     s = b.op("mul", x=b.op("matmul", x=q, y=b.op("transpose", x=k, perm=[0, 2, 3, 1])), y=1 / math.sqrt(E))
     return b.op("matmul", x=b.op("softmax", x=s, axis=-1), y=v)
@@ -79,10 +85,13 @@ def _merged_head_transpose(b, q, k, v):  # kᵀ made straight from [B, S, H, E] 
     (_causal_select, (B, H, S, E), []),
     (_keep_select, (B, H, S, E), []),
     (_float_mask, (B, H, S, E), []),
+    (_runtime_float_mask_first, (B, H, S, E), ["sub", "mul"]),
     (_merged_head_transpose, (B, S, H, E), ["transpose"]),
-], ids=["plain", "div-transpose_y", "prescaled-q", "causal-select", "keep-select", "float-mask", "head-transpose"])
+], ids=["plain", "div-transpose_y", "prescaled-q", "causal-select", "keep-select", "float-mask", "mask-first",
+        "head-transpose"])
 def test_spelled_out_attention_becomes_sdpa(build, kshape, expect):
-    ops, before, after = _run(build, kshape=kshape)
+    extra = {"m": (B, 1, 1, S)} if build is _runtime_float_mask_first else None
+    ops, before, after = _run(build, kshape=kshape, extra=extra)
     assert ops == expect + ["scaled_dot_product_attention"]
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 

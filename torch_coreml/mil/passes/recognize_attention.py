@@ -106,10 +106,7 @@ def _attention(op: Operation, uses):
     axis = const_ints(softmax.inputs.get("axis")) if "axis" in softmax.inputs else [-1]
     if axis is None or axis[0] % z.rank != z.rank - 1 or uses.get(id(z), 0) != 1:
         return None
-    scaled, mask = _unmask(z, uses)
-    if scaled is None:
-        return None
-    qk = _qk(scaled, uses)
+    qk, mask = next(((_qk(s, uses), m) for s, m in _unmask(z, uses) if _qk(s, uses) is not None), (None, None))
     if qk is None:
         return None
     q, k = qk
@@ -127,23 +124,23 @@ def _shape_of(k):
 
 
 def _unmask(z: Var, uses):
-    """(scores, mask) where the mask is ("not", cond), ("bool", cond) or ("float", var); or (scores, None)."""
+    """Candidate (scores, mask): mask is ("not", cond), ("bool", cond), ("float", var) or None."""
     sel = producer(z, "select")
     if sel is not None:
         a, b = sel.inputs["a"], sel.inputs["b"]
         if const_scalar(a) == -math.inf and uses.get(id(b), 0) == 1:
-            return b, ("not", sel.inputs["cond"])
+            yield b, ("not", sel.inputs["cond"])
         if const_scalar(b) == -math.inf and uses.get(id(a), 0) == 1:
-            return a, ("bool", sel.inputs["cond"])
-        return None, None
+            yield a, ("bool", sel.inputs["cond"])
+        return
     add = producer(z, "add")
     if add is not None:
         for s, m in ((add.inputs["x"], add.inputs["y"]), (add.inputs["y"], add.inputs["x"])):
             if _scores_like(s) and uses.get(id(s), 0) == 1 and m.dtype in (dt.fp16, dt.fp32) \
                     and m.shape is not None and len(m.shape) <= s.rank:
-                return s, ("float", m)
-        return None, None
-    return z, None
+                yield s, ("float", m)
+        return
+    yield z, None
 
 
 def _scores_like(v: Var) -> bool:
