@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as dt
-from ..program import Block, Function, Operation, Var
+from ..program import Block, Function, Operation, Program, Var
 from ..types import TensorType
+from .manager import PassResult
 
 
 def use_counts(root: Block) -> dict[int, int]:
@@ -103,3 +104,13 @@ def replace_op(block: Block, root: Block, old: Operation, op_type: str, inputs: 
     root.replace_uses(out, new.outputs[0])
     block.remove(old)
     return new
+
+
+def sweep_all_blocks(program: Program, sweep) -> PassResult:
+    """Run `sweep(block, root, names) -> count` on every block of every function (nested ones too)."""
+    changed = 0
+    for fn in program.functions.values():
+        names = Names(fn)
+        for block in [fn.block] + [b for op in fn.block.walk() for b in op.blocks]:
+            changed += sweep(block, fn.block, names)
+    return PassResult(program, changed > 0)

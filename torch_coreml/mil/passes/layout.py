@@ -18,19 +18,14 @@ from __future__ import annotations
 
 from .. import dtypes as dt
 from ..program import Block, Operation, Program, Var
-from ._rewrite import Names, const_ints, new_const
+from ._rewrite import sweep_all_blocks, Names, const_ints, new_const
 from .manager import PassResult
 
 _RESHAPES = ("reshape", "expand_dims", "squeeze")
 
 
 def eliminate_redundant_layout(program: Program) -> PassResult:
-    changed = 0
-    for fn in program.functions.values():
-        names = Names(fn)
-        for block in [fn.block] + [b for op in fn.block.walk() for b in op.blocks]:
-            changed += _sweep(block, fn.block, names)
-    return PassResult(program, changed > 0)
+    return sweep_all_blocks(program, _sweep)
 
 
 def _sweep(block: Block, root: Block, names: Names) -> int:

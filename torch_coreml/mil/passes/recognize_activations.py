@@ -20,7 +20,7 @@ import math
 
 from .. import dtypes as dt
 from ..program import Block, Operation, Program, Var
-from ._rewrite import Names, close, const_ints, const_scalar, new_const, other_operand, producer, replace_op, \
+from ._rewrite import sweep_all_blocks, Names, close, const_ints, const_scalar, new_const, other_operand, producer, replace_op, \
     use_counts
 from .manager import PassResult
 
@@ -28,12 +28,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def recognize_activations(program: Program) -> PassResult:
-    found = 0
-    for fn in program.functions.values():
-        names = Names(fn)
-        for block in [fn.block] + [b for op in fn.block.walk() for b in op.blocks]:
-            found += _sweep(block, fn.block, names)
-    return PassResult(program, found > 0)
+    return sweep_all_blocks(program, _sweep)
 
 
 def _sweep(block: Block, root: Block, names: Names) -> int:

@@ -19,18 +19,13 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..program import Block, Operation, Program, Var
-from ._rewrite import Names, close, const_f32, const_ints, const_scalar, new_const, other_operand, producer, \
+from ._rewrite import sweep_all_blocks, Names, close, const_f32, const_ints, const_scalar, new_const, other_operand, producer, \
     replace_op, use_counts
 from .manager import PassResult
 
 
 def recognize_norms(program: Program) -> PassResult:
-    found = 0
-    for fn in program.functions.values():
-        names = Names(fn)
-        for block in [fn.block] + [b for op in fn.block.walk() for b in op.blocks]:
-            found += _sweep(block, fn.block, names)
-    return PassResult(program, found > 0)
+    return sweep_all_blocks(program, _sweep)
 
 
 def _sweep(block: Block, root: Block, names: Names) -> int:
