@@ -55,3 +55,18 @@ def check_conversion(model, inputs, *, precision: str = "float32", target: str =
             hook.check(args, expected, got, tol)
         hook.finish()
     return cm
+
+
+class Fn(torch.nn.Module):
+    """Wraps a function as a module, so single ops can be exported and converted."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def r(*shape):
+    return torch.randn(*shape)

@@ -15,21 +15,10 @@ from torch import nn
 from torch.export import Dim
 
 import torch_coreml
-from tests.lowering._check import check_conversion
+from tests.lowering._check import Fn, check_conversion, r
 from torch_coreml.lowering.unsupported import UnsupportedOpsError
 
 
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-
-def r(*shape):
-    return torch.randn(*shape)
 
 
 class TiedLinear(nn.Module):

@@ -10,20 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.lowering._check import check_conversion
+from tests.lowering._check import Fn, check_conversion, r
 
 
-class Fn(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-
-def r(*shape):
-    return torch.randn(*shape)
 
 
 def ints(*shape):

@@ -12,21 +12,15 @@ import torch
 
 from ..registry import lowering
 from .elementwise import binary, clamp_between, numeric_dtype, to_float
+from .unary import float_unary
 
 aten = torch.ops.aten
 
 
-def _native(name: str, mil_op: str):
-    def activation(ctx, self):
-        return ctx.b.op(mil_op, x=to_float(ctx, self))
-
-    activation.__name__ = name
-    activation.__doc__ = f"{name}(Tensor self) -> Tensor"
-    return activation
 
 
 for _op, _mil_op in ((aten.sigmoid.default, "sigmoid"), (aten.silu.default, "silu")):
-    lowering(_op)(_native(_op.__name__.split(".")[0], _mil_op))
+    lowering(_op)(float_unary(_op.__name__.split(".")[0], _mil_op))
 
 
 @lowering(aten.relu.default)

@@ -19,7 +19,8 @@ from .elementwise import binary, select, to_float, trunc_float
 aten = torch.ops.aten
 
 
-def _float_unary(name: str, mil_op: str):
+def float_unary(name: str, mil_op: str):
+    """A lowering that casts the input to the program's float type and applies one MIL op."""
     def unary(ctx, self):
         return ctx.b.op(mil_op, x=to_float(ctx, self))
 
@@ -30,7 +31,7 @@ def _float_unary(name: str, mil_op: str):
 
 for _name in ("sqrt", "exp", "exp2", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
               "atanh", "erf"):
-    lowering(getattr(aten, _name).default)(_float_unary(_name, _name))
+    lowering(getattr(aten, _name).default)(float_unary(_name, _name))
 
 
 @lowering(aten.abs.default)
