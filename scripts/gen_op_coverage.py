@@ -69,12 +69,14 @@ def render() -> str:
         "",
         "How much of PyTorch converts, measured on PyTorch's own operator database (`OpInfo`, "
         f"`op_db` of torch {torch.__version__.split('+')[0]}). Each OpInfo that supports the dtype on CPU "
-        f"runs its first sample inputs ({samples}; samples with an empty tensor are skipped) through "
+        f"runs its first sample inputs ({samples}; samples with an empty input or output tensor are "
+        "passed over, since Core ML has no zero-sized tensors) through "
         "`torch.export`, `torch_coreml.export(compute_precision=\"float32\", "
         f"minimum_deployment_target=\"{_opinfo.TARGET}\")`, saves the package, checks it with "
         "coremltools' MIL loader, loads it back from disk, runs it with the reference runtime and "
         f"compares with eager PyTorch (rtol {tol['rtol']:g}, atol {tol['atol']:g}, NaN equals NaN; "
-        "integer outputs exactly). Source: `tests/lowering/test_opinfo.py`.",
+        "integer outputs exactly; a sample whose exported program draws random numbers, and the ops "
+        "listed as random or uninitialized, by dtype and shape). Source: `tests/lowering/test_opinfo.py`.",
         "",
         "## Summary",
         "",

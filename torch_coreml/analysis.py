@@ -103,10 +103,10 @@ class CoverageReport:
 
 
 def analyze_program(ep: ExportedProgram, opts: ConversionOptions) -> CoverageReport:
-    ep = decompose(ep, opts.target, opts.float_dtype)
+    graph = decompose(ep, opts.target, opts.float_dtype).graph
     rows: dict[str, OpCoverage] = {}
     unsupported: list[UnsupportedNode] = []
-    for node in ep.graph.nodes:
+    for node in graph.nodes:
         if node.op != "call_function" or node.target is operator.getitem:
             continue
         row = rows.setdefault(op_name(node), OpCoverage(op_name(node)))

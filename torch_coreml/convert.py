@@ -42,9 +42,10 @@ def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, 
         _check_names(opts, lowered)
         path = _private_package_path()
         # The same passes → verify → save tail as the torch.compile backend's partitions (pipeline.py).
-        save_lowered(lowered.lowered, path, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec)
+        save_lowered(lowered.lowered, path, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec,
+                     input_mutations=lowered.input_mutations)
     try:
-        module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module(),
+        module = CoreMLProgram(path, executor=_executor_name(opts), eager=ep.module,
                                compute_units=opts.compute_units)
     except BaseException:
         shutil.rmtree(path.parent, ignore_errors=True)  # e.g. runtime="coreml" off macOS: leave nothing behind
@@ -54,11 +55,13 @@ def export(obj: Any, example_inputs: Any = None, *, dynamic_shapes: Any = None, 
 
 
 def _check_names(opts: ConversionOptions, lowered: LoweredProgram) -> None:
-    for kind, given, actual in (("input", opts.input_names, lowered.lowered.inputs),
-                                ("output", opts.output_names, lowered.lowered.outputs)):
-        if given and len(given) != len(actual):
+    # The new values of inputs the model mutates are extra program outputs, named after their inputs.
+    outputs = len(lowered.lowered.outputs) - len(lowered.input_mutations)
+    for kind, given, actual in (("input", opts.input_names, len(lowered.lowered.inputs)),
+                                ("output", opts.output_names, outputs)):
+        if given and len(given) != actual:
             raise ConversionError(f"{len(given)} {kind} name(s) given {list(given)}, but the model has "
-                                  f"{len(actual)} tensor {kind}(s)")
+                                  f"{actual} tensor {kind}(s)")
 
 
 def _executor_name(opts: ConversionOptions) -> str:
@@ -72,7 +75,8 @@ def _private_package_path() -> Path:
 
 
 def _interface(lowered: LoweredProgram, opts: ConversionOptions) -> ModelInterface:
-    return model_interface(lowered.lowered, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec)
+    return model_interface(lowered.lowered, opts, in_spec=lowered.in_spec, out_spec=lowered.out_spec,
+                           input_mutations=lowered.input_mutations)
 
 
 def analyze(obj: Any, example_inputs: Any = None, **options: Any):

@@ -210,8 +210,6 @@ REFUSED = [
     ("adaptive_max_indices_dynamic", None, None, "dynamic"),
     ("avg_pool3d_ceil_include_pad", nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True), (r(1, 1, 6, 6, 6),),
      "count_include_pad"),
-    ("conv_transpose_runtime_weight", Fn(lambda x, w: F.conv_transpose2d(x, w)), (r(1, 4, 3, 3), r(4, 2, 3, 3)),
-     "runtime weight"),
     ("adaptive_uneven_dynamic", None, None, "dynamic"),
 ]
 

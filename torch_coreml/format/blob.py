@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -42,6 +43,7 @@ SENTINEL = 0xDEADBEEF
 _HEADER = struct.Struct("<II7Q")  # count, version, reserved
 _RECORD = struct.Struct("<IIQQQ4Q")  # sentinel, dtype code, size, payload offset, padding bits, reserved
 assert _HEADER.size == _RECORD.size == ALIGNMENT
+_THREADED_HASH_BYTES = 1 << 20  # smaller payloads are hashed inline: the hand-off would cost more
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class BlobWriter:
         # Digest of every byte after the header, kept as we go so callers that need a content hash
         # (the package writer's manifest identifiers) never re-read a multi-gigabyte file.
         self._digest = hashlib.sha256()
+        self._hasher: ThreadPoolExecutor | None = None
 
     @property
     def count(self) -> int:
@@ -165,13 +168,27 @@ class BlobWriter:
         record_offset = _align(self._end)
         gap = bytes(record_offset - self._end)
         record = _RECORD.pack(SENTINEL, kind.code, payload.nbytes, record_offset + ALIGNMENT, padding, 0, 0, 0, 0)
-        self._file.seek(self._end)
-        for piece in (gap, record, payload):
-            self._file.write(piece)
+        pieces = (gap, record, payload)
+        # The digest goes into a copy, kept only once the bytes are out. A large payload is hashed on a
+        # helper thread while it is written: both release the GIL, so hashing hides behind the disk.
+        digest = self._digest.copy()
+        hashing = None
+        if payload.nbytes >= _THREADED_HASH_BYTES:
+            if self._hasher is None:
+                self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-digest")
+            hashing = self._hasher.submit(_update_all, digest, pieces)
+        try:
+            self._file.seek(self._end)
+            for piece in pieces:
+                self._file.write(piece)
+        finally:
+            if hashing is not None:
+                hashing.result()  # also on failure: the thread must be done with the data
+        if hashing is None:
+            _update_all(digest, pieces)
         # Only count the blob once all its bytes are out; a failed write leaves the header valid.
         self._end = record_offset + ALIGNMENT + payload.nbytes
-        for piece in (gap, record, payload):
-            self._digest.update(piece)
+        self._digest = digest
         self._count += 1
         self._file.seek(0)
         self._file.write(struct.pack("<I", self._count))
@@ -183,12 +200,20 @@ class BlobWriter:
         if not self._file.closed:
             self._file.truncate(self._end)  # drops the tail of a write that failed half-way
             self._file.close()
+        if self._hasher is not None:
+            self._hasher.shutdown()
+            self._hasher = None
 
     def __enter__(self) -> BlobWriter:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _update_all(digest, pieces: tuple) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 def _encode(data, dtype: str | None) -> tuple[BlobDType, np.ndarray, int]:

@@ -16,7 +16,6 @@ The bytes are deterministic: ops and blobs in program order, maps sorted by key.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import PackageError, TorchCoreMLError
-from ..mil.program import Block, Function, Operation, Program, Var
+from ..mil.program import Block, ContentKey, Function, Operation, Program, Var
 from ..mil.targets import Target
 from ..mil.types import DictType, TensorType
 from ..mil import dtypes as dt
@@ -44,18 +43,21 @@ INLINE_BINDINGS = ("literal", "attribute")
 
 
 class WeightStore:
-    """Writes blob values through a lazily opened BlobWriter, once per distinct (dtype, bytes)."""
+    """Writes blob values through a lazily opened BlobWriter, once per distinct (dtype, bytes).
+
+    Distinct values are told apart by a sample of their bytes (`ContentKey`): the full bytes are hashed
+    only for values whose samples match, not once more for every weight of the model."""
 
     def __init__(self, open_writer: Callable[[], Any], file_name: str = WEIGHT_FILE_REFERENCE):
         self._open_writer = open_writer
         self.file_name = file_name
-        self._offsets: dict[tuple[str, str], int] = {}
+        self._offsets: dict[tuple[str, ContentKey], int] = {}
         self.blob_count = 0
         self.reused = 0
 
     def offset_for(self, value: np.ndarray, dtype: dt.DType) -> int:
         array = np.ascontiguousarray(value, dtype=dtype.numpy)
-        key = (dtype.name, hashlib.sha256(array.tobytes()).hexdigest())
+        key = (dtype.name, ContentKey(value, dtype.numpy, array=array))
         offset = self._offsets.get(key)
         if offset is None:
             offset = self._open_writer().write(array.reshape(-1), dtype.name)

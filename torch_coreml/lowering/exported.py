@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from ..progress import phase
 from . import ops as _ops  # noqa: F401  (registers the lowerings)
 from .decompositions import decomposition_table
 from .dry_run import accepts
+from .node_decompose import decompose_nodes
 from .graph import DEFAULT_UPPER_BOUND, GraphInput, GraphLowerer, LoweredFunction
 from .torchscript import capture_torchscript, is_torchscript
 
@@ -35,6 +36,9 @@ class LoweredProgram:
     out_spec: Any
     user_input_leaves: list[int]  # which flattened input leaves feed the program, in order
     exported: ExportedProgram
+    # Inputs the model mutates in place (torch.export's USER_INPUT_MUTATION): program output index →
+    # program input index. The new value is an extra output, copied into the caller's tensor.
+    input_mutations: dict[int, int] = field(default_factory=dict)
 
 
 def capture(obj: Any, example_inputs: Any = None, dynamic_shapes: Any = None) -> ExportedProgram:
@@ -71,21 +75,57 @@ def _split_inputs(example_inputs: Any) -> tuple[tuple, dict]:
     return tuple(example_inputs), {}
 
 
-def decompose(ep: ExportedProgram, target: Target, float_dtype: dt.DType) -> ExportedProgram:
+@dataclass
+class Decomposed:
+    """A program after decomposition: `graph` to lower, `ep` for its signature, state and shapes, and
+    the tensors that decompositions created (fed to the extra placeholders of `graph`)."""
+
+    ep: ExportedProgram
+    graph: torch.fx.Graph
+    constants: dict[str, torch.Tensor]
+
+
+def decompose(ep: ExportedProgram, target: Target, float_dtype: dt.DType) -> Decomposed:
     def dry_run(op, args, kwargs):
         return accepts(op, args, kwargs, mil_target=target, float_dtype=float_dtype)
 
+    constants = _constant_tensors(ep)
+
+    def accepts_node(node):
+        return accepts(node.target, tuple(node.args), dict(node.kwargs), mil_target=target,
+                       float_dtype=float_dtype, constants=constants)
+
+    table = decomposition_table(dry_run)
     with warnings.catch_warnings():
         # torch's own pytree code warns about its deprecated LeafSpec check during decomposition;
         # it is not actionable for our users.
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        return ep.run_decompositions(decomposition_table(dry_run))
+        fast = decompose_nodes(ep, table, accepts_node)
+        if fast is not None:
+            log.info("decomposed %d node(s) one by one: %s", sum(fast.traced.values()), dict(fast.traced))
+            return Decomposed(ep, fast.graph, fast.constants)
+        ep = ep.run_decompositions(table)
+        return Decomposed(ep, ep.graph, {})
+
+
+def _constant_tensors(ep: ExportedProgram) -> dict[str, torch.Tensor]:
+    """Placeholder name → tensor for the parameters, buffers and constants of `ep`."""
+    out = {}
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            value = ep.state_dict.get(spec.target)
+            if value is None:
+                value = ep.constants.get(spec.target)
+            if isinstance(value, torch.Tensor):
+                out[spec.arg.name] = value
+    return out
 
 
 def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType,
                    input_names=(), output_names=()) -> LoweredProgram:
     with phase("decompose"):
-        ep = decompose(ep, target, float_dtype)
+        decomposed = decompose(ep, target, float_dtype)
+    ep, graph = decomposed.ep, decomposed.graph
     sig = ep.graph_signature
     state = ep.state_dict
     feeds: dict[str, GraphInput] = {}
@@ -94,7 +134,7 @@ def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType
     for spec in sig.input_specs:
         name = spec.arg.name
         if spec.kind == InputKind.USER_INPUT:
-            node = _placeholder(ep, name)
+            node = _placeholder(graph, name)
             if isinstance(node.meta.get("val"), torch.Tensor):
                 feeds[name] = GraphInput(name, user_index=len(leaves))
                 leaves.append(user_index)
@@ -106,22 +146,47 @@ def lower_exported(ep: ExportedProgram, *, target: Target, float_dtype: dt.DType
                                      else ep.constants[spec.target])
         elif spec.kind == InputKind.CONSTANT_TENSOR:
             feeds[name] = GraphInput(name, value=ep.constants[spec.target])
+        elif spec.kind == InputKind.TOKEN:
+            # Effect tokens only order side effects (e.g. linalg's runtime error checks); they carry
+            # no data, so they are neither model inputs nor outputs.
+            feeds[name] = GraphInput(name, token=True)
         else:
             raise ConversionError(f"graph input {name!r} of kind {spec.kind.name} is not supported")
-    for spec in sig.output_specs:
-        if spec.kind != OutputKind.USER_OUTPUT:
-            raise ConversionError(
-                f"the model mutates {spec.kind.name.lower().replace('_', ' ')} {spec.target!r} in forward; "
-                "Core ML programs are functional (stateful models need iOS18 states, not supported yet)")
-    lowerer = GraphLowerer(ep.graph, feeds, target=target, float_dtype=float_dtype,
+    mutations, output_names = _input_mutations(sig, feeds, input_names, output_names)
+    for name, value in decomposed.constants.items():
+        feeds[name] = GraphInput(name, value=value)
+    lowerer = GraphLowerer(graph, feeds, target=target, float_dtype=float_dtype,
                            input_names=input_names, output_names=output_names, ranges=_ranges(ep))
     with phase("lower"):
         lowered = lowerer.lower()
-    return LoweredProgram(lowered, ep.call_spec.in_spec, ep.call_spec.out_spec, leaves, ep)
+    return LoweredProgram(lowered, ep.call_spec.in_spec, ep.call_spec.out_spec, leaves, ep, mutations)
 
 
-def _placeholder(ep: ExportedProgram, name: str) -> torch.fx.Node:
-    for node in ep.graph.nodes:
+def _input_mutations(sig, feeds: dict[str, GraphInput], input_names, output_names
+                     ) -> tuple[dict[int, int], list[str] | tuple]:
+    """Which program outputs are new values of user inputs (output index → input index), and the
+    output names: a mutated input's new value is named after the input, and the user's output names
+    (or output_0, output_1, ...) go to the model's own outputs. Other mutations are refused."""
+    mutations: dict[int, int] = {}
+    names: list[str] = []
+    user_outputs = 0
+    for spec in (s for s in sig.output_specs if s.kind != OutputKind.TOKEN):
+        if spec.kind == OutputKind.USER_INPUT_MUTATION:
+            index = feeds[spec.target].user_index
+            mutations[len(names)] = index
+            names.append(f"{input_names[index] if index < len(input_names) else spec.target}_updated")
+        elif spec.kind == OutputKind.USER_OUTPUT:
+            names.append(output_names[user_outputs] if user_outputs < len(output_names) else f"output_{user_outputs}")
+            user_outputs += 1
+        else:
+            raise ConversionError(
+                f"the model mutates {spec.kind.name.lower().replace('_', ' ')} {spec.target!r} in forward; "
+                "Core ML programs are functional (stateful models need iOS18 states, not supported yet)")
+    return mutations, (names if mutations else output_names)
+
+
+def _placeholder(graph: torch.fx.Graph, name: str) -> torch.fx.Node:
+    for node in graph.nodes:
         if node.op == "placeholder" and node.name == name:
             return node
     raise ConversionError(f"no placeholder named {name!r}")

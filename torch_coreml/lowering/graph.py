@@ -41,11 +41,13 @@ class IOInfo:
 
 @dataclass
 class GraphInput:
-    """How a graph placeholder is fed: a user input (by position) or a constant tensor."""
+    """How a graph placeholder is fed: a user input (by position), a constant tensor, or an effect token
+    (torch.export threads one through ops with side effects, e.g. linalg's error checks; it holds no data)."""
 
     node_name: str
     user_index: int | None = None
     value: torch.Tensor | None = None
+    token: bool = False
 
 
 @dataclass
@@ -110,8 +112,10 @@ class GraphLowerer:
     def _precheck(self, graph: torch.fx.Graph | None = None) -> None:
         for node in (graph or self.graph).nodes:
             if node.op == "call_function" and node.target is not operator.getitem \
-                    and REGISTRY.get(node.target) is None:
-                self.failures.append(UnsupportedNode.from_node(node, "no lowering for this op"))
+                    and REGISTRY.get(_effectful_op(node)) is None:
+                op = _effectful_op(node)
+                reason = "no lowering for this op" if op is node.target else f"no lowering for the effectful op {op}"
+                self.failures.append(UnsupportedNode.from_node(node, reason))
             elif node.op == "get_attr" and isinstance(sub := _submodule(node), torch.fx.GraphModule):
                 self._precheck(sub.graph)  # a cond branch: its ops are reported with the rest
 
@@ -168,6 +172,8 @@ class GraphLowerer:
 
     def _constant(self, node: torch.fx.Node) -> Var:
         feed = self.feeds.get(node.name)
+        if feed is not None and feed.token:
+            return _TOKEN
         if feed is None or feed.value is None:
             raise ConversionError(f"graph input {node.name!r} is neither a user input nor a constant")
         value = feed.value.detach()
@@ -184,15 +190,19 @@ class GraphLowerer:
     def _lower_node(self, node: torch.fx.Node) -> None:
         if node.target is operator.getitem:
             src, idx = node.args
-            value = self.env.get(src, _MISSING)
+            # Usually a multi-output node; decompositions also index literal lists of nodes.
+            value = torch.fx.node.map_arg(src, lambda n: self.env.get(n, _MISSING))
             self.env[node] = _MISSING if value is _MISSING else value[idx]
             return
-        entry = REGISTRY.get(node.target)
+        target, args = _effectful_op(node), node.args
+        if target is not node.target:
+            args = node.args[2:]  # with_effects(token, op, *args, **kwargs): the op's own arguments
+        entry = REGISTRY.get(target)
         if entry is None:
             self.env[node] = _MISSING
             return
         lookup = lambda n: self.env.get(n, _MISSING)  # noqa: E731
-        args = torch.fx.node.map_arg(node.args, lookup)
+        args = torch.fx.node.map_arg(args, lookup)
         kwargs = torch.fx.node.map_arg(node.kwargs, lookup)
         if _has_missing(args) or _has_missing(kwargs):
             self.env[node] = _MISSING  # depends on an unsupported node; that one is reported
@@ -200,14 +210,17 @@ class GraphLowerer:
         ctx = LoweringContext(self.b, self.float_dtype, node)
         ctx.lower_subgraph = self.lower_subgraph
         try:
-            bound = bind_arguments(node.target, args, kwargs)
+            bound = bind_arguments(target, args, kwargs)
             result = entry.fn(ctx, **bound)
         except Unsupported as e:
             self.failures.append(UnsupportedNode.from_node(node, str(e)))
             result = _MISSING
         except Exception as e:  # a lowering bug or a MIL type error: report it against the node
             raise ConversionError(f"lowering {describe_node(node)} failed: {type(e).__name__}: {e}") from e
-        if result is not _MISSING:
+        if result is not _MISSING and target is not node.target:
+            # with_effects returns (token, *the op's outputs); the token carries no data.
+            result = (_TOKEN, *(result if isinstance(result, tuple) else () if result is None else (result,)))
+        elif result is not _MISSING:
             _check_result(node, result, ctx)
         self.env[node] = result
 
@@ -215,6 +228,7 @@ class GraphLowerer:
     def _outputs(self, node: torch.fx.Node) -> list[tuple[Var, IOInfo]]:
         (values,) = node.args
         flat = list(values) if isinstance(values, (list, tuple)) else [values]
+        flat = [v for v in flat if not (isinstance(v, torch.fx.Node) and self.env.get(v) is _TOKEN)]
         results, used = [], set()
         fn_inputs = set(id(v) for v in self.env.values() if isinstance(v, Var) and v.op is None)
         for i, out_node in enumerate(flat):
@@ -250,6 +264,14 @@ class GraphLowerer:
 
 DEFAULT_UPPER_BOUND = 8192
 _MISSING = object()  # env value of a node that could not be lowered
+_TOKEN = object()  # env value of an effect token: it only orders side effects, which MIL has none of
+_WITH_EFFECTS = torch.ops.higher_order.with_effects
+
+
+def _effectful_op(node: torch.fx.Node) -> Any:
+    """The op a node calls: for with_effects(token, op, ...) the wrapped op, which is lowered (or
+    refused) like any other; Core ML programs have no side effects to order."""
+    return node.args[1] if node.target is _WITH_EFFECTS else node.target
 
 
 def _submodule(node: torch.fx.Node) -> Any:

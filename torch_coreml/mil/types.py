@@ -21,7 +21,9 @@ class Symbol:
     name: str
 
     @staticmethod
-    def fresh(prefix: str = "s") -> "Symbol":
+    def fresh(prefix: str = "?") -> "Symbol":
+        # Not "s": torch.export names its sizes s0, s77, u0, ..., and the lowering keeps those names,
+        # so a fresh "s77" would claim to equal an input's dim.
         return Symbol(f"{prefix}{next(_fresh_counter)}")
 
     def __repr__(self) -> str:

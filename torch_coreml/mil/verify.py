@@ -39,10 +39,13 @@ def _claim(fn: Function, seen: set[str], name: str) -> None:
 
 
 def _verify_block(fn: Function, block: Block, visible: set[int], seen: set[str]) -> None:
-    visible = set(visible)
+    # One `visible` set for the whole function: a block adds what it defines and takes it out again
+    # when it ends (a copy per nested block would cost the function's size for each one).
+    defined: list[int] = []
     for v in block.inputs:
         _claim(fn, seen, v.name)
         visible.add(id(v))
+        defined.append(id(v))
     for op in block.operations:
         where = f"function {fn.name!r}, op {op.op_type} {op.name!r}"
         for v in op.input_vars():
@@ -55,9 +58,11 @@ def _verify_block(fn: Function, block: Block, visible: set[int], seen: set[str])
         for v in op.outputs:
             _claim(fn, seen, v.name)
             visible.add(id(v))
+            defined.append(id(v))
     for v in block.outputs:
         if id(v) not in visible:
             raise VerificationError(f"function {fn.name!r}: block output %{v.name} is not defined in scope")
+    visible.difference_update(defined)
 
 
 def _verify_types(fn: Function, op, where: str) -> None:

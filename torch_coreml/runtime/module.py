@@ -8,6 +8,11 @@ Inputs are flattened with the original module's input pytree spec (stored in the
 and bound in order onto the model's inputs; outputs come back in the original output structure.
 Packages without pytree specs take positional tensors and return one tensor or a tuple.
 
+A model that mutates an input in place (`x.add_(1)`, batch norm updating running stats passed as
+inputs) was converted, as torch.export describes it, into a program with an extra output holding the
+input's new value; the package metadata names which output writes back to which input, and `forward`
+copies it into the caller's tensor (`tensor.copy_`) before returning the model's own outputs.
+
 The module owns its package: pickling, `copy.deepcopy` and `state_dict` (extra state) carry the
 package directory as a tar archive, which is unpacked into a private temporary directory on load.
 """
@@ -28,6 +33,7 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 
+from .. import treespec
 from ..errors import PackageError, RuntimeInputError
 from .executor import Executor, make_executor, select_executor
 
@@ -46,9 +52,10 @@ class CoreMLModule(torch.nn.Module):
         self._requested, self._compute_units = executor, compute_units
         self._runner: Executor = make_executor(select_executor(executor), package_path, compute_units)
         interface = self._runner.interface
-        self._in_spec = pytree.treespec_loads(interface.input_tree) if interface.input_tree else None
-        self._out_spec = pytree.treespec_loads(interface.output_tree) if interface.output_tree else None
+        self._in_spec = treespec.loads(interface.input_tree) if interface.input_tree else None
+        self._out_spec = treespec.loads(interface.output_tree) if interface.output_tree else None
         self._out_dtypes = output_dtypes(interface)
+        self._write_back = input_mutations(interface)
 
     # -- what users look at -----------------------------------------------------------------------
     @property
@@ -103,14 +110,26 @@ class CoreMLModule(torch.nn.Module):
         if len(leaves) != len(features):
             raise RuntimeInputError(f"expected {len(features)} input tensor(s) {[f.name for f in features]}, "
                                     f"got {len(leaves)}")
-        results = self._runner.run({f.name: leaf for f, leaf in zip(features, leaves)})
+        feeds = {f.name: leaf for f, leaf in zip(features, leaves)}
+        results = self._runner.run(feeds)
         outputs = [results[f.name] for f in self._runner.interface.outputs]
         if self._out_dtypes:
             # Core ML returns fp32/fp16/int32; give back the dtypes the torch module returned.
             outputs = [o.to(d) if o.dtype != d else o for o, d in zip(outputs, self._out_dtypes)]
+        if self._write_back:
+            outputs = self._copy_to_inputs(outputs, feeds)
         if self._out_spec is not None:
             return pytree.tree_unflatten(outputs, self._out_spec)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _copy_to_inputs(self, outputs: list, feeds: dict) -> list:
+        """Write the new values of mutated inputs into the caller's tensors; the model's own outputs."""
+        names = [f.name for f in self._runner.interface.outputs]
+        with torch.no_grad():
+            for name, value in zip(names, outputs):
+                if name in self._write_back:
+                    feeds[self._write_back[name]].copy_(value)
+        return [value for name, value in zip(names, outputs) if name not in self._write_back]
 
     def _flatten_inputs(self, args: tuple, kwargs: dict) -> list:
         if self._in_spec is None:
@@ -184,6 +203,7 @@ def pack_directory(root: Path) -> bytes:
 
 
 OUTPUT_DTYPES_KEY = "torch_coreml.output_dtypes"
+INPUT_MUTATIONS_KEY = "torch_coreml.input_mutations"
 
 
 def output_dtypes(interface) -> list[torch.dtype] | None:
@@ -194,3 +214,16 @@ def output_dtypes(interface) -> list[torch.dtype] | None:
     if not text:
         return None
     return [getattr(torch, name) for name in json.loads(text)]
+
+
+def input_mutations(interface) -> dict[str, str]:
+    """Output name → name of the input it is the new value of, for models that mutate inputs."""
+    import json
+
+    text = interface.metadata.user_defined.get(INPUT_MUTATIONS_KEY)
+    mapping = json.loads(text) if text else {}
+    inputs, outputs = {f.name for f in interface.inputs}, {f.name for f in interface.outputs}
+    bad = {o: i for o, i in mapping.items() if o not in outputs or i not in inputs}
+    if bad:
+        raise PackageError(f"metadata {INPUT_MUTATIONS_KEY} names outputs/inputs the model does not have: {bad}")
+    return mapping

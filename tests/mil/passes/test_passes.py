@@ -59,6 +59,19 @@ def test_fold_constants_keeps_function_outputs_op_produced():
     assert fn.block.outputs[1].op.op_type == "identity"
 
 
+def test_fold_constants_folds_a_returned_op_into_const_then_identity():
+    prog, fn, b = _program()
+    out = b.op("reduce_sum", x=np.float32([[1, 2], [3, 4]]), axes=[0], keep_dims=False)
+    name = out.name
+    fn.block.outputs = [fn.inputs[0], out]
+    assert fold_constants(prog).modified
+    folded = fn.block.outputs[1]
+    assert folded.name == name and folded.op.op_type == "identity"
+    assert folded.op.inputs["x"].op.op_type == "const"
+    np.testing.assert_array_equal(folded.op.inputs["x"].value, np.float32([4, 6]))
+    assert not fold_constants(prog).modified  # the identity of a const is already folded
+
+
 def test_cse_merges_equal_consts_and_ops_but_not_outputs():
     prog, fn, b = _program()
     x = fn.inputs[0]

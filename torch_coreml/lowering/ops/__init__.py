@@ -22,6 +22,18 @@ _FAMILIES = [
     "resize",
     "sort",
     "control_flow",
+    "composite",
+    "special_gamma",
+    "special_bessel",
+    "special_polynomials",
+    "scan",
+    "linalg",
+    "selection",
+    "sampling",
+    "random",
+    "data_dependent",
+    "recurrent",
+    "bits",
 ]
 
 for _name in _FAMILIES:

@@ -78,8 +78,9 @@ def _conv_transpose(ctx, x, w, b, stride, pad, dilation, output_padding, groups)
     result, so they are zeros (plus bias) and are appended with `pad`."""
     if not w.is_const:
         # The iOS17 spec allows a runtime weight, but coremltools' loader infers the output shape
-        # from the weight's value and rejects such a program.
-        raise ctx.unsupported("transposed convolution with a runtime weight")
+        # from the weight's value and rejects such a program: run it as a plain conv instead.
+        from .sampling import conv_transpose_as_conv  # noqa: PLC0415 - sampling imports this module
+        return conv_transpose_as_conv(ctx, x, w, b, stride, pad, dilation, output_padding, groups)
     grow = []
     for r, extra in enumerate(output_padding):
         after = pad[2 * r + 1] - extra

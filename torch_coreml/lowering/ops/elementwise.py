@@ -261,7 +261,8 @@ def _logical(name: str, mil_op: str):
 def _bitwise(name: str, mil_op: str):
     def bitwise(ctx, self, other):
         if ctx.result_dtype(self, other) is not dt.bool_:
-            raise ctx.unsupported(f"{name} on integers: MIL has no bitwise operations (bool only)")
+            from . import bits  # integers: MIL has no bitwise ops, bits.py emulates them arithmetically
+            return bits.bitwise(ctx, name[len("bitwise_"):], self, other)
         return ctx.b.op(mil_op, x=to_bool(ctx, self), y=to_bool(ctx, other))
 
     bitwise.__name__ = name
@@ -285,7 +286,8 @@ def logical_not(ctx, self):
 def bitwise_not(ctx, self):
     """bitwise_not(Tensor self) -> Tensor"""
     if self.dtype is not dt.bool_:
-        raise ctx.unsupported("bitwise_not on integers: MIL has no bitwise operations (bool only)")
+        from . import bits
+        return bits.bitwise_not_int(ctx, self)
     return ctx.b.op("logical_not", x=self)
 
 

@@ -3,8 +3,10 @@ masked_fill.
 
 Integer index tensors arrive as int32. Negative indices count from the end in torch; iOS15/16 MIL gathers
 do the same, iOS17 calls them out of range, so from iOS17 on a non-constant index is wrapped with `mod`
-first. Boolean-mask indexing has a data-dependent shape and is refused (except as an assignment of one
-value, which is a `select`). MIL scatters have no bool domain, so bool tensors are refused there.
+first. A boolean mask indexes like the integer coordinates of its true elements (`non_zero`, a result of
+run-time length); assigning through a mask needs no such length: a running count of the mask picks
+each element's value, and a `select` writes it. MIL scatters have no bool domain, so bool tensors are
+refused there.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def _adjacent(positions: list[int]) -> bool:
 def index(ctx, self, indices):
     """index.Tensor(Tensor self, Tensor?[] indices) -> Tensor"""
     refuse_empty_result(ctx)
-    positions, tensors = _index_entries(ctx, indices)
+    positions, tensors = _index_entries(ctx, _mask_coordinates(ctx, indices))
     idx = [wrap_index(ctx, t, self, p) for p, t in zip(positions, tensors)]
     if len(idx) == 1:
         return gather_op(ctx, "gather", self, indices=idx[0], axis=positions[0])
@@ -324,19 +326,60 @@ def broadcast_to(ctx, x: Var, shape) -> Var:
     return x if all(r == 1 for r in reps) else ctx.b.op("tile", x=x, reps=reps)
 
 
+def _mask_coordinates(ctx, indices) -> list:
+    """Index entries with each k-dim bool mask replaced by the k integer index tensors of its true
+    elements' coordinates (torch's rule), of one run-time length."""
+    out = []
+    for t in indices:
+        if t is None or t.dtype is not dt.bool_:
+            out.append(t)
+        elif t.rank == 0:
+            raise ctx.unsupported("indexing with a 0-d bool mask (it adds a dim of size 0 or 1)")
+        else:
+            coords = ctx.b.op("non_zero", x=t)
+            out.extend(select_axis(ctx, coords, 1, i) for i in range(t.rank))
+    return out
+
+
 def _masked_put(ctx, data: Var, position: int, mask: Var, values: Var, accumulate: bool) -> Var:
-    """data[mask] = values for a single value: a select, since the masked elements need no count."""
-    if values.shape and not all(d == 1 for d in values.shape):
-        raise ctx.unsupported("boolean-mask assignment of more than one value (data-dependent shape)")
+    """data[(:,) * position + (mask,)] = values. torch broadcasts values against the selection,
+    shaped data.shape[:position] + [count] + trailing dims; the k-th selected element (row-major
+    over the mask) takes entry k of values along the count axis. A running count of the mask gives
+    each element its k, so no run-time length is needed, and a select writes the values."""
     trailing = data.rank - position - mask.rank
+    cond = mask
     if position or trailing:
-        axes = list(range(position)) + list(range(position + mask.rank, data.rank))
-        mask = ctx.b.op("expand_dims", x=mask, axes=axes)
-    value = ctx.b.op("reshape", x=ctx.cast(values, data.dtype), shape=np.zeros(0, np.int32)) if values.rank \
-        else ctx.cast(values, data.dtype)
+        cond = ctx.b.op("expand_dims", x=mask, axes=list(range(position)) +
+                        list(range(position + mask.rank, data.rank)))
+    value = ctx.cast(values, data.dtype)
+    while value.rank > position + 1 + trailing and value.shape[0] == 1:
+        value = ctx.b.op("squeeze", x=value, axes=[0])  # torch drops leading 1s of the values
+    if value.rank > position + 1 + trailing:
+        raise ctx.unsupported(f"values of shape {tuple(values.shape)} do not broadcast to the masked selection")
+    if all(d == 1 for d in value.shape):
+        value = ctx.b.op("reshape", x=value, shape=np.zeros(0, np.int32)) if value.rank else value
+    else:
+        if value.rank < position + 1 + trailing:
+            value = ctx.b.op("expand_dims", x=value, axes=list(range(position + 1 + trailing - value.rank)))
+        if value.shape[position] == 1:  # one value along the selection: it broadcasts over the mask
+            if mask.rank > 1:
+                value = ctx.b.op("expand_dims", x=value, axes=list(range(position + 1, position + mask.rank)))
+        else:
+            k = ctx.b.op("cumsum", x=ctx.b.op("reshape", x=ctx.cast(mask, dt.int32), shape=[-1]), axis=0,
+                         exclusive=True)
+            # Unselected elements past the last true one would count beyond the values: clamp them.
+            last = ctx.b.op("sub", x=dim_size(ctx, value, position), y=np.int32(1))
+            picked = gather_op(ctx, "gather", value, indices=ctx.b.op("minimum", x=k, y=last), axis=position)
+            if mask.rank > 1:  # the flat mask axis back to the mask's dims
+                def size(x, i):
+                    return x.shape[i] if isinstance(x.shape[i], int) else dim_size(ctx, x, i)
+                picked = ctx.b.op("reshape", x=picked, shape=ctx.int_list(
+                    [size(value, i) for i in range(position)] + [size(mask, i) for i in range(mask.rank)] +
+                    [size(value, i) for i in range(position + 1, value.rank)]))
+            value = picked
     if accumulate:
-        value = ctx.b.op("add", x=data, y=value)
-    return ctx.b.op("select", cond=mask, a=value, b=data)
+        value = ctx.b.op("logical_or" if data.dtype is dt.bool_ else "add", x=data, y=value)
+    return ctx.b.op("select", cond=cond, a=value, b=data)
 
 
 @lowering(aten.index_put.default)

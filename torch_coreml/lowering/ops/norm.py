@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import lowering
-from ._nn_helpers import output_used, per_channel, rank
+from ._nn_helpers import output_used, per_channel, prod, rank
 
 aten = torch.ops.aten
 
@@ -51,7 +51,7 @@ def _normalize(ctx, x, mean, var, eps):
 
 # -- batch norm -------------------------------------------------------------------------------------
 
-def _batch_norm_with_stats(ctx, input, weight, bias, mean, var, eps):
+def batch_norm_with_stats(ctx, input, weight, bias, mean, var, eps):
     """Inference batch norm with given (running) statistics."""
     x = ctx.cast(input, ctx.float_dtype)
     mean, var, weight, bias = _float_params(ctx, mean, var, weight, bias)
@@ -84,11 +84,54 @@ def _no_saved_stats(ctx, out):
     return out, None, None
 
 
+def _running_update(ctx, input, running_mean, running_var, momentum):
+    """The running statistics after a training step, as ATen updates them: (1 - momentum) * old +
+    momentum * batch statistic, the batch variance made unbiased (n / (n - 1))."""
+    x = ctx.cast(input, ctx.float_dtype)
+    axes = [0] + list(range(2, rank(x)))
+    count = prod(x.shape[a] for a in axes) if all(isinstance(x.shape[a], int) for a in axes) else None
+    if count is None:
+        raise ctx.unsupported("updating batch norm running statistics of a dynamic-shape input")
+    if count < 2:
+        raise ctx.unsupported("updating batch norm running statistics from one value per channel")
+    mean, var = (ctx.b.op("squeeze", x=v, axes=axes) for v in _moments(ctx, x, axes))
+    running_mean, running_var = _float_params(ctx, running_mean, running_var)
+
+    def blend(old, new, scale=1.0):
+        return ctx.b.op("add", x=ctx.b.op("mul", x=old, y=ctx.const(1.0 - momentum, old.dtype)),
+                        y=ctx.b.op("mul", x=new, y=ctx.const(momentum * scale, new.dtype)))
+
+    return blend(running_mean, mean), blend(running_var, var, count / (count - 1))
+
+
+@lowering(aten._native_batch_norm_legit_functional.default)
+def batch_norm_legit_functional(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """_native_batch_norm_legit_functional(Tensor input, Tensor? weight, Tensor? bias, Tensor running_mean,
+    Tensor running_var, bool training, float momentum, float eps)
+    -> (Tensor, Tensor, Tensor, Tensor running_mean_out, Tensor running_var_out)"""
+    if not training:
+        out = _no_saved_stats(ctx, batch_norm_with_stats(ctx, input, weight, bias, running_mean, running_var, eps))
+        return (*out, running_mean, running_var)
+    return (*_batch_norm_batch_stats(ctx, input, weight, bias, eps),
+            *_running_update(ctx, input, running_mean, running_var, momentum))
+
+
+@lowering(aten._batch_norm_with_update_functional.default)
+def batch_norm_with_update_functional(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
+    """_batch_norm_with_update_functional(Tensor input, Tensor? weight, Tensor? bias, Tensor running_mean,
+    Tensor running_var, float momentum, float eps)
+    -> (Tensor, Tensor, Tensor, Tensor, Tensor running_mean_out, Tensor running_var_out)"""
+    if output_used(ctx, 3):
+        raise ctx.unsupported("the (empty) cuDNN reserve tensor of a batch norm is read")
+    return (*_batch_norm_batch_stats(ctx, input, weight, bias, eps), None,
+            *_running_update(ctx, input, running_mean, running_var, momentum))
+
+
 @lowering(aten._native_batch_norm_legit_no_training.default)
 def batch_norm_no_training(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
     """_native_batch_norm_legit_no_training(Tensor input, Tensor? weight, Tensor? bias,
     Tensor running_mean, Tensor running_var, float momentum, float eps) -> (Tensor, Tensor, Tensor)"""
-    return _no_saved_stats(ctx, _batch_norm_with_stats(ctx, input, weight, bias, running_mean,
+    return _no_saved_stats(ctx, batch_norm_with_stats(ctx, input, weight, bias, running_mean,
                                                        running_var, eps))
 
 
@@ -98,7 +141,7 @@ def native_batch_norm(ctx, input, weight, bias, running_mean, running_var, train
     Tensor? running_var, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)"""
     if training or running_mean is None or running_var is None:
         return _batch_norm_batch_stats(ctx, input, weight, bias, eps)
-    return _no_saved_stats(ctx, _batch_norm_with_stats(ctx, input, weight, bias, running_mean,
+    return _no_saved_stats(ctx, batch_norm_with_stats(ctx, input, weight, bias, running_mean,
                                                        running_var, eps))
 
 
@@ -110,7 +153,7 @@ def batch_norm_legit(ctx, input, weight, bias, running_mean, running_var, traini
     The running-stat update in training mode is a buffer mutation, which the exporter reports."""
     if training:
         return _batch_norm_batch_stats(ctx, input, weight, bias, eps)
-    return _no_saved_stats(ctx, _batch_norm_with_stats(ctx, input, weight, bias, running_mean,
+    return _no_saved_stats(ctx, batch_norm_with_stats(ctx, input, weight, bias, running_mean,
                                                        running_var, eps))
 
 
@@ -127,18 +170,23 @@ def batch_norm_no_stats(ctx, input, weight, bias, training, momentum, eps):
 def native_layer_norm(ctx, input, normalized_shape, weight, bias, eps):
     """native_layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight, Tensor? bias,
     float eps) -> (Tensor, Tensor, Tensor)"""
+    y = layer_norm_output(ctx, input, normalized_shape, weight, bias, eps)
+    if not (output_used(ctx, 1) or output_used(ctx, 2)):
+        return y, None, None
+    x = ctx.cast(input, ctx.float_dtype)
+    mean, var = _moments(ctx, x, list(range(rank(x) - len(normalized_shape), rank(x))))
+    return y, mean, _rstd(ctx, var, eps)
+
+
+def layer_norm_output(ctx, input, normalized_shape, weight, bias, eps):
+    """The normalized output alone (what aten.layer_norm returns)."""
     x = ctx.cast(input, ctx.float_dtype)
     axes = list(range(rank(x) - len(normalized_shape), rank(x)))
     weight, bias = _float_params(ctx, weight, bias)
     if _const_or_none(weight, bias):
-        y = ctx.b.op("layer_norm", x=x, axes=axes, gamma=weight, beta=bias, epsilon=float(eps))
-    else:
-        y = _scale_shift(ctx, ctx.b.op("layer_norm", x=x, axes=axes, epsilon=float(eps)),
-                         weight, bias, lambda v: v)  # [*normalized_shape] broadcasts as is
-    if not (output_used(ctx, 1) or output_used(ctx, 2)):
-        return y, None, None
-    mean, var = _moments(ctx, x, axes)
-    return y, mean, _rstd(ctx, var, eps)
+        return ctx.b.op("layer_norm", x=x, axes=axes, gamma=weight, beta=bias, epsilon=float(eps))
+    return _scale_shift(ctx, ctx.b.op("layer_norm", x=x, axes=axes, epsilon=float(eps)),
+                        weight, bias, lambda v: v)  # [*normalized_shape] broadcasts as is
 
 
 # -- group norm -------------------------------------------------------------------------------------
@@ -176,7 +224,7 @@ def instance_norm(ctx, input, weight, bias, running_mean, running_var, use_input
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ctx.unsupported("instance_norm without input statistics needs running statistics")
-        return _batch_norm_with_stats(ctx, input, weight, bias, running_mean, running_var, eps)
+        return batch_norm_with_stats(ctx, input, weight, bias, running_mean, running_var, eps)
     if not 3 <= rank(input) <= 5:
         raise ctx.unsupported(f"instance_norm of a rank-{rank(input)} input")
     x = ctx.cast(input, ctx.float_dtype)

@@ -113,8 +113,9 @@ def sinh(x):
 
 @_unary("sqrt")
 def sqrt(x):
-    """Square root (NaN for negative x)."""
-    return torch.sqrt(x)
+    """Square root (NaN for negative x), correctly rounded: computed in float64, because torch's
+    vectorized float32 kernel is sometimes one ulp off, which phases of large arguments magnify."""
+    return torch.sqrt(x.double()).to(x.dtype) if x.dtype in (torch.float32, torch.float16) else torch.sqrt(x)
 
 
 @_unary("square", _FLOAT_INT)

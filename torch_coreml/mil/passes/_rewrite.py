@@ -6,6 +6,8 @@ function output stays the output of an op under its own name.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .. import dtypes as dt
@@ -14,16 +16,14 @@ from ..types import TensorType
 from .manager import PassResult
 
 
-def use_counts(root: Block) -> dict[int, int]:
-    """How often each Var is read in `root` (nested blocks included) or returned by any block."""
-    counts: dict[int, int] = {}
-    for blk in root._blocks():
-        for v in blk.outputs:
-            counts[id(v)] = counts.get(id(v), 0) + 1
-    for op in root.walk():
-        for v in op.input_vars():
-            counts[id(v)] = counts.get(id(v), 0) + 1
-    return counts
+def use_counts(root: Block) -> Callable[[Var | None], int]:
+    """`uses(v)`: how often v is read in `root` (nested blocks included) or returned by any block.
+
+    Read from the Vars' own use lists, so it is live: it stays right while a sweep rewrites the
+    program, and asking costs the number of v's uses, not a walk over the function."""
+    def uses(v) -> int:
+        return root.use_count(v) if isinstance(v, Var) else 0
+    return uses
 
 
 def const_f32(v) -> np.ndarray | None:

@@ -42,8 +42,12 @@ def _fold_block(block: Block, target) -> int:
     for op in list(block.operations):
         for nested in op.blocks:
             folded += _fold_block(nested, target)
-        returned = any(v in block.outputs for v in op.outputs) and block.parent is None
-        if not returned and _foldable(op) and _fold(op, block, target):
+        # A function output stays op-produced (Core ML's acceptance of a const output is unverified),
+        # so a returned op folds into const → identity; an identity already is that form.
+        returned = block.parent is None and any(block.returns(v) for v in op.outputs)
+        if returned and op.op_type == "identity":
+            continue
+        if _foldable(op) and _fold(op, block, target, returned):
             folded += 1
     return folded
 
@@ -61,7 +65,7 @@ def _foldable(op: Operation) -> bool:
     return out_size <= in_size + _GROWTH_LIMIT
 
 
-def _fold(op: Operation, block: Block, target) -> bool:
+def _fold(op: Operation, block: Block, target, returned: bool = False) -> bool:
     spec = CATALOGUE.lookup(op.op_type, target)
     ctx = OpContext(spec, op.inputs, target, op.blocks, name=op.name)
     values = {k: [const_to_runtime(v.value, v.type) for v in b] if isinstance(b, list)
@@ -78,10 +82,15 @@ def _fold(op: Operation, block: Block, target) -> bool:
         value = value.to(out.dtype.torch) if out.dtype.torch is not None else value
         if tuple(value.shape) != tuple(out.shape):
             return False
-        const = Operation("const", op.name + "_folded" if len(op.outputs) == 1 else out.name + "_folded",
-                          {}, [Var(out.name, out.type)], attributes={"val": dt.torch_to_numpy(value, out.dtype)})
+        const_name = op.name + "_folded" if len(op.outputs) == 1 else out.name + "_folded"
+        const = Operation("const", const_name, {}, [Var(const_name if returned else out.name, out.type)],
+                          attributes={"val": dt.torch_to_numpy(value, out.dtype)})
         block.insert_before(op, const)
-        _replace_everywhere(block, out, const.outputs[0])
+        new = const.outputs[0]
+        if returned:
+            new = Var(out.name, out.type)
+            block.insert_before(op, Operation("identity", out.name, {"x": const.outputs[0]}, [new]))
+        _replace_everywhere(block, out, new)
     block.remove(op)
     return True
 

@@ -5,15 +5,17 @@
 
 Consts are keyed by dtype, shape and bytes; other ops by type and input identities. Impure ops
 (random draws, state access) and ops owning blocks are never merged.
+
+The pass costs one sweep: uses are redirected through the Vars' use lists, and a const's bytes are
+hashed in full only when a sample of them matches another const's (see `ContentKey`), so gigabytes of
+distinct weights are not hashed again every round.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from ..program import Block, Operation, Program
+from ..program import Block, ContentKey, Operation, Program
 from .manager import PassResult
 
 _IMPURE_PREFIXES = ("random_", "read_state", "write_state")
@@ -58,7 +60,7 @@ def _key(op: Operation):
         arr = np.ascontiguousarray(value)
         if arr.dtype == object:
             return ("const", str(out.type), tuple(arr.reshape(-1).tolist()))
-        return ("const", str(out.type), hashlib.sha256(arr.tobytes()).hexdigest())
+        return ("const", str(out.type), ContentKey(value, array=arr))
     inputs = tuple(sorted((k, tuple(id(v) for v in b) if isinstance(b, list) else id(b))
                           for k, b in op.inputs.items()))
     return (op.op_type, inputs)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..program import Block, Operation, Program, Var
 from ..types import TensorType
+from ._rewrite import use_counts
 from .manager import PassResult
 
 _PRODUCERS = ("conv", "linear")
@@ -31,7 +32,7 @@ def fuse_affine(program: Program) -> PassResult:
 
 def _fuse_block(block: Block, names: set[str]) -> int:
     fused = 0
-    uses = _use_counts(block)
+    uses = use_counts(block)
     for op in list(block.operations):
         if op.block is None or op.op_type not in ("batch_norm", "add", "mul"):
             continue
@@ -48,29 +49,18 @@ def _fuse_block(block: Block, names: set[str]) -> int:
             # The folded op's output name may be a model output name: the producer takes it over.
             new.name = out.name
             block.remove(op)
-            uses = _use_counts(block)
             fused += 1
     return fused
 
 
-def _use_counts(block: Block) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for op in block.walk():
-        for v in op.input_vars():
-            counts[id(v)] = counts.get(id(v), 0) + 1
-    for v in block.outputs:
-        counts[id(v)] = counts.get(id(v), 0) + 1
-    return counts
-
-
-def _producer(op: Operation, uses: dict[int, int], block: Block) -> Operation | None:
+def _producer(op: Operation, uses, block: Block) -> Operation | None:
     """The conv/linear feeding `op` (as x), if `op` is its only user and it sits in this block."""
     candidates = [op.inputs.get("x")]
     if op.op_type in ("add", "mul"):
         candidates.append(op.inputs.get("y"))
     for v in candidates:
         if isinstance(v, Var) and v.op is not None and v.op.op_type in _PRODUCERS \
-                and v.op.block is block and uses.get(id(v), 0) == 1 and v.op.inputs["weight"].is_const \
+                and v.op.block is block and uses(v) == 1 and v.op.inputs["weight"].is_const \
                 and _bias_is_const_or_absent(v.op):
             return v.op
     return None

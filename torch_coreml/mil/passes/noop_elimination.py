@@ -32,7 +32,7 @@ def _sweep(block: Block, root: Block) -> int:
         for nested in op.blocks:
             removed += _sweep(nested, root)
         source = _passthrough_source(op)
-        if source is None or any(v in block.outputs for v in op.outputs):
+        if source is None or any(block.returns(v) for v in op.outputs):
             continue
         root.replace_uses(op.outputs[0], source)
         block.remove(op)

@@ -48,13 +48,12 @@ def _sweep(block: Block, root: Block, names: Names) -> int:
         inputs = {k: new_const(block, op, names, v, dt.string if isinstance(v, str) else dt.int32, op.name + "_" + k)
                   if not isinstance(v, Var) else v for k, v in inputs.items()}
         replace_op(block, root, op, op_type, inputs, names)
-        uses = use_counts(root)
         found += 1
     return found
 
 
 def _single(v: Var, uses) -> bool:
-    return uses.get(id(v), 0) == 1
+    return uses(v) == 1
 
 
 def _gelu(op: Operation, uses):
@@ -153,7 +152,7 @@ def _silu(op: Operation, uses):
 def _softmax(op: Operation, uses):
     e, total = op.inputs["x"], op.inputs["y"]
     exp, rsum = producer(e, "exp"), producer(total, "reduce_sum")
-    if exp is None or rsum is None or rsum.inputs["x"] is not e or uses.get(id(e), 0) != 2 \
+    if exp is None or rsum is None or rsum.inputs["x"] is not e or uses(e) != 2 \
             or not _single(total, uses):
         return None
     axis = _one_kept_axis(rsum, e.rank)

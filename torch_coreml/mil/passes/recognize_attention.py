@@ -58,7 +58,6 @@ def _sweep(block: Block, root: Block, names: Names, target) -> int:
         if mask is not None:
             inputs["attn_mask"] = _mask_var(mask, block, op, names)
         replace_op(block, root, op, "scaled_dot_product_attention", inputs, names)
-        uses = use_counts(root)
         found += 1
     return found
 
@@ -100,11 +99,11 @@ def _plain(matmul: Operation, transpose_y: bool = False) -> bool:
 def _attention(op: Operation, uses):
     p, v = op.inputs["x"], op.inputs["y"]
     softmax = producer(p, "softmax")
-    if softmax is None or uses.get(id(p), 0) != 1 or v.rank < 3:
+    if softmax is None or uses(p) != 1 or v.rank < 3:
         return None
     z = softmax.inputs["x"]
     axis = const_ints(softmax.inputs.get("axis")) if "axis" in softmax.inputs else [-1]
-    if axis is None or axis[0] % z.rank != z.rank - 1 or uses.get(id(z), 0) != 1:
+    if axis is None or axis[0] % z.rank != z.rank - 1 or uses(z) != 1:
         return None
     qk, mask = next(((_qk(s, uses), m) for s, m in _unmask(z, uses) if _qk(s, uses) is not None), (None, None))
     if qk is None:
@@ -128,15 +127,15 @@ def _unmask(z: Var, uses):
     sel = producer(z, "select")
     if sel is not None:
         a, b = sel.inputs["a"], sel.inputs["b"]
-        if const_scalar(a) == -math.inf and uses.get(id(b), 0) == 1:
+        if const_scalar(a) == -math.inf and uses(b) == 1:
             yield b, ("not", sel.inputs["cond"])
-        if const_scalar(b) == -math.inf and uses.get(id(a), 0) == 1:
+        if const_scalar(b) == -math.inf and uses(a) == 1:
             yield a, ("bool", sel.inputs["cond"])
         return
     add = producer(z, "add")
     if add is not None:
         for s, m in ((add.inputs["x"], add.inputs["y"]), (add.inputs["y"], add.inputs["x"])):
-            if _scores_like(s) and uses.get(id(s), 0) == 1 and m.dtype in (dt.fp16, dt.fp32) \
+            if _scores_like(s) and uses(s) == 1 and m.dtype in (dt.fp16, dt.fp32) \
                     and m.shape is not None and len(m.shape) <= s.rank:
                 yield s, ("float", m)
         return
@@ -160,7 +159,7 @@ def _qk(scaled: Var, uses):
             s = next((x for x in (scale_op.inputs["x"], scale_op.inputs["y"])
                       if producer(x, "matmul") is not None), None)
             factor = const_scalar(other_operand(scale_op, s)) if s is not None else None
-        if factor is None or uses.get(id(s), 0) != 1:
+        if factor is None or uses(s) != 1:
             return None
         scores = s
     mm = producer(scores, "matmul")
@@ -172,7 +171,7 @@ def _qk(scaled: Var, uses):
     elif _plain(mm):
         t = producer(kt, "transpose")
         perm = const_ints(t.inputs["perm"]) if t is not None else None
-        if perm is None or uses.get(id(kt), 0) != 1:
+        if perm is None or uses(kt) != 1:
             return None
         # kᵀ = transpose(k0, perm), so k = transpose(k0, perm with its last two entries swapped); the
         # layout pass may already have merged kᵀ's swap into the transpose that made k.
@@ -186,7 +185,7 @@ def _qk(scaled: Var, uses):
         return None
     if factor == 1.0 and not close(1.0, 1 / math.sqrt(e)):
         pre = producer(q, "mul")  # query pre-scaled: (q · 1/√E) @ kᵀ
-        if pre is None or uses.get(id(q), 0) != 1:
+        if pre is None or uses(q) != 1:
             return None
         for q0, c in ((pre.inputs["x"], pre.inputs["y"]), (pre.inputs["y"], pre.inputs["x"])):
             if close(const_scalar(c), 1 / math.sqrt(e)) and q0.shape == q.shape:

@@ -47,17 +47,13 @@ def _sweep(block: Block, root: Block, names: Names) -> int:
             inputs[key] = new_const(block, last, names, value, dtype, f"{last.name}_{key}")
         inputs["epsilon"] = new_const(block, last, names, np.float32(eps), dtype, last.name + "_epsilon")
         replace_op(last.block, root, last, kind, inputs, names)
-        uses, users = _uses(root)
         found += 1
     return found
 
 
 def _uses(root: Block):
-    users: dict[int, list[Operation]] = {}
-    for op in root.walk():
-        for v in op.input_vars():
-            users.setdefault(id(v), []).append(op)
-    return use_counts(root), users
+    """Live views: `uses(v)` (reads and returns) and `users(v)` (the reading ops, once per read)."""
+    return use_counts(root), root.readers
 
 
 def _normalized(op: Operation, uses):
@@ -79,19 +75,19 @@ def _normalized(op: Operation, uses):
         ve = root.inputs["x"]
         add = producer(ve, "add")
         sub = producer(d, "sub")
-        if add is None or sub is None or uses.get(id(r), 0) != 1 or uses.get(id(ve), 0) != 1:
+        if add is None or sub is None or uses(r) != 1 or uses(ve) != 1:
             continue
         for var, e in ((add.inputs["x"], add.inputs["y"]), (add.inputs["y"], add.inputs["x"])):
             eps = const_scalar(e)
             mean_sq = producer(var, "reduce_mean")
-            if eps is None or mean_sq is None or uses.get(id(var), 0) != 1:
+            if eps is None or mean_sq is None or uses(var) != 1:
                 continue
             sq = mean_sq.inputs["x"]
-            if not _is_square_of(sq, d, uses) or uses.get(id(d), 0) != _square_reads(sq) + 1:
+            if not _is_square_of(sq, d, uses) or uses(d) != _square_reads(sq) + 1:
                 continue
             x, mu = sub.inputs["x"], sub.inputs["y"]
             mean = producer(mu, "reduce_mean")
-            if mean is None or mean.inputs["x"] is not x or uses.get(id(mu), 0) != 1:
+            if mean is None or mean.inputs["x"] is not x or uses(mu) != 1:
                 continue
             axes = _kept_axes(mean, x.rank)
             if axes is None or axes != _kept_axes(mean_sq, x.rank) or d.shape != x.shape \
@@ -103,7 +99,7 @@ def _normalized(op: Operation, uses):
 
 
 def _is_square_of(v: Var, d: Var, uses) -> bool:
-    if uses.get(id(v), 0) != 1:
+    if uses(v) != 1:
         return False
     if producer(v, "square") is not None:
         return v.op.inputs["x"] is d
@@ -133,8 +129,8 @@ def _extend(op: Operation, x: Var, axes: list[int], uses, users):
     kind, last, params = None, op, {}
     for op_type, key in (("mul", "gamma"), ("add", "beta")):
         out = last.outputs[0]
-        nxt = users.get(id(out), [])
-        if uses.get(id(out), 0) != 1 or len(nxt) != 1 or nxt[0].op_type != op_type or nxt[0].block is not op.block \
+        nxt = users(out)
+        if uses(out) != 1 or len(nxt) != 1 or nxt[0].op_type != op_type or nxt[0].block is not op.block \
                 or nxt[0].outputs[0].shape != x.shape:
             break
         value = const_f32(other_operand(nxt[0], out))
