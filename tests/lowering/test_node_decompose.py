@@ -137,3 +137,20 @@ def test_training_batch_norm_updates_the_callers_running_stats(monkeypatch):
     torch.testing.assert_close(cm(x, ours_mean, ours_var), TrainingBatchNorm()(x, eager_mean, eager_var))
     torch.testing.assert_close(ours_mean, eager_mean)
     torch.testing.assert_close(ours_var, eager_var)
+
+
+class Composites(torch.nn.Module):
+    def forward(self, a, b):
+        return (torch.nn.functional.cosine_similarity(a, b),
+                torch.nn.functional.interpolate(a[None], scale_factor=2.0, mode="nearest"))
+
+
+def test_ops_inside_a_composites_kernel_are_decomposed_too(monkeypatch):
+    # cosine_similarity's kernel calls clamp_min and nearest upsampling a backend kernel: both must
+    # come out as ops we lower, as torch's own decomposition gives.
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    ep = torch.export.export(Composites(), (a, b))
+    graph = _decomposed(ep, True, monkeypatch).graph
+    targets = {str(n.target) for n in graph.nodes if n.op == "call_function"}
+    assert not {"aten.clamp_min.Tensor", "aten.upsample_nearest1d.default"} & targets, targets
+    check_conversion(Composites(), (a, b))

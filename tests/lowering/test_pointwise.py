@@ -425,11 +425,6 @@ def test_conversions(precision):
 
 # -- what the lowerings refuse ---------------------------------------------------------------------
 
-def test_bitwise_on_integers_is_refused():
-    with pytest.raises(torch_coreml.errors.ConversionError, match="bitwise_and"):
-        torch_coreml.export(Rows([("and", lambda a, b: a & b)]), (torch.arange(4), torch.arange(4)))
-
-
 def test_integer_beyond_int32_is_refused():
     with pytest.raises(torch_coreml.errors.ConversionError, match="does not fit MIL's int32"):
         torch_coreml.export(Rows([("eq", lambda a: a == 2**40)]), (torch.arange(4),))

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 import torch.fx
 import torch.utils._pytree as pytree
+from torch._dispatch.python import enable_python_dispatcher
 from torch._guards import detect_fake_mode
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 aten = torch.ops.aten
 
 _INPUT_KINDS = (InputKind.USER_INPUT, InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+_MAX_DEPTH = 4  # nested re-traces of ops a decomposition left undecomposed
 # Where a node came from in the user's code: spliced nodes inherit it from the node they replace.
 _SOURCE_META = ("stack_trace", "nn_module_stack", "source_fn_stack")
 # In-place ops whose only effect here is returning their input.
@@ -70,9 +72,8 @@ def decompose_nodes(ep: ExportedProgram, table: dict, accepts_node: Callable[[to
 
 def _tracing_tables(table: dict):
     """Split `table` as `run_decompositions` does: composite-implicit ops (which the dispatcher would
-    decompose before any table is consulted) get their entry installed as the composite kernel while
-    tracing, the others stay a make_fx table. Only composites we lower are overridden: any other one
-    decomposes by its own kernel, which is what its table entry does too."""
+    decompose, or run by a backend kernel, before any table is consulted) get their entry installed as
+    the composite kernel while tracing; the others stay a make_fx table."""
     try:
         from torch.export._trace import _ignore_backend_decomps
         from torch.export.exported_program import (_override_composite_implicit_decomp,
@@ -80,11 +81,12 @@ def _tracing_tables(table: dict):
     except ImportError as e:  # private helpers of torch.export; absent in other releases
         raise _Fallback(f"torch.export lacks {e.name}") from None
     composite, python_table = _split_decomp_table_to_cia_and_python_decomp(dict(table))
-    kept = {op: fn for op, fn in composite.items() if op in REGISTRY}
     scope = contextlib.ExitStack()
     # Backend-specific kernels (mkldnn's RNN, ...) would otherwise replace portable decompositions.
     scope.enter_context(_ignore_backend_decomps())
-    scope.enter_context(_override_composite_implicit_decomp(kept))
+    scope.enter_context(_override_composite_implicit_decomp(composite))
+    # The overrides are Python kernels: only the Python dispatcher consults them.
+    scope.enter_context(enable_python_dispatcher())
     return scope, python_table
 
 
@@ -157,8 +159,8 @@ class _Walk:
         if not _is_fresh(base):
             raise _Fallback(f"{target} writes to {base}, which is not a fresh intermediate")
         functional = _functional_variant(target)
-        if functional is None:
-            raise _Fallback(f"{target} has no functional variant")
+        if functional is None or (functional not in REGISTRY and functional not in self.table):
+            raise _Fallback(f"{target} has no functional variant we lower or decompose")
         order = {n: i for i, n in enumerate(self.graph.nodes)}
         for user in list(base.users):
             if user is not node and order[user] > order[node]:
@@ -167,7 +169,7 @@ class _Walk:
         return False
 
     # -- tracing one node through the decomposition table ----------------------------------------
-    def _decompose(self, node: torch.fx.Node) -> None:
+    def _decompose(self, node: torch.fx.Node, depth: int = 0) -> None:
         flat, spec = pytree.tree_flatten((node.args, node.kwargs))
         slots, examples = [], []
         for i, a in enumerate(flat):
@@ -196,12 +198,23 @@ class _Walk:
             a, kw = pytree.tree_unflatten(args, spec)
             return target(*a, **kw)
 
-        with self.fake_mode:
-            gm = make_fx(call, decomposition_table=self.python_table, tracing_mode="real")(*examples)
+        try:
+            with self.fake_mode:
+                gm = make_fx(call, decomposition_table=self.python_table, tracing_mode="real")(*examples)
+        except Exception as e:  # e.g. a decomposition that reads tensor data: torch's path handles it
+            raise _Fallback(f"tracing {target} alone failed ({type(e).__name__})") from e
         self.result.traced[str(target)] += 1
-        self._splice(node, gm, [flat[i] for i in slots])
+        calls = [n for n in gm.graph.nodes if n.op == "call_function"]
+        if len(calls) == 1 and calls[0].target is target:
+            return  # nothing to decompose: the node stays and is reported if no lowering takes it
+        for copy in self._splice(node, gm, [flat[i] for i in slots]):
+            # Ops a composite's kernel calls can escape the table; each gets its own trace.
+            if depth < _MAX_DEPTH and isinstance(copy.target, torch._ops.OpOverload) \
+                    and not (copy.target in REGISTRY and self.accepts_node(copy)):
+                self._decompose(copy, depth + 1)
 
-    def _splice(self, node: torch.fx.Node, gm: torch.fx.GraphModule, operands: list) -> None:
+    def _splice(self, node: torch.fx.Node, gm: torch.fx.GraphModule, operands: list) -> list:
+        """Replace `node` by `gm`'s nodes; returns the copies of its call nodes still in the graph."""
         env: dict[torch.fx.Node, object] = {}
         placeholders = iter(operands)
         outputs = None
@@ -240,6 +253,8 @@ class _Walk:
             if sub.op == "call_function" and isinstance(copy.target, torch._ops.OpOverload) \
                     and copy.target._schema.is_mutable:
                 self._functionalize(copy)
+        return [c for sub, c in env.items() if sub.op == "call_function" and c.graph is self.graph
+                and c.target is not operator.getitem and not c._erased]
 
     def _constant(self, node: torch.fx.Node, value: torch.Tensor, meta: dict) -> torch.fx.Node:
         """A tensor a decomposition created: a new placeholder fed with its value."""

@@ -178,14 +178,14 @@ class _Inputs(dict):
         super().__setitem__(key, binding)
         if op is not None:
             if old is not _MISSING:
-                op._note_uses((old,), -1)
+                op._note_uses((_detached(old),), -1)
             op._note_uses((binding,), 1)
 
     def __delitem__(self, key):
         old = self[key]
         super().__delitem__(key)
         if self._op is not None:
-            self._op._note_uses((old,), -1)
+            self._op._note_uses((_detached(old),), -1)
 
     def pop(self, key, *default):
         if key in self:
@@ -225,6 +225,13 @@ class _Inputs(dict):
 _MISSING = object()
 
 
+def _detached(binding):
+    """A binding that has left its op: a list of it stops reporting (someone may still hold it)."""
+    if isinstance(binding, _TrackedList):
+        binding._owner = None
+    return binding
+
+
 class Operation:
     __slots__ = ("op_type", "name", "_inputs", "outputs", "blocks", "attributes", "block")
 
@@ -248,8 +255,9 @@ class Operation:
 
     @inputs.setter
     def inputs(self, bindings: dict[str, Any]) -> None:
-        self._note_uses(self._inputs.values(), -1)
-        self._inputs = _Inputs(self, bindings)
+        old, self._inputs = self._inputs, _Inputs(self, bindings)
+        old._op = None  # the old dict stops reporting (someone may still hold it)
+        self._note_uses([_detached(b) for b in old.values()], -1)
         self._note_uses(self._inputs.values(), 1)
 
     def _note_uses(self, bindings, delta: int) -> None:
@@ -492,15 +500,21 @@ class ContentKey:
     hash is taken from a sample of ~4096 evenly spaced elements, and a digest is computed only when two
     samples match (then kept). Keying gigabytes of model weights, which almost all differ, thus reads
     little more than their samples. Only `value` is kept, not a converted copy: a digest converts again.
+    Two values laid out in the same memory (one weight shared by two consts, each with its own numpy
+    view of the parameter) are equal without a digest.
     """
 
-    __slots__ = ("_value", "_dtype", "_nbytes", "_hash", "_digest")
+    __slots__ = ("_value", "_dtype", "_nbytes", "_address", "_hash", "_digest")
     _SAMPLE = 4096
 
     def __init__(self, value, dtype=None, *, array: np.ndarray | None = None):
         """`array`, when the caller has it already, is `np.ascontiguousarray(value, dtype)`."""
         arr = np.ascontiguousarray(value, dtype=dtype) if array is None else array
         self._value, self._dtype, self._nbytes = value, dtype, arr.nbytes
+        # The address identifies the bytes only while they live: so only when they are `value`'s own
+        # (kept alive here), not a converted copy whose memory may be reused once it is dropped.
+        own = isinstance(value, np.ndarray) and np.may_share_memory(arr, value)
+        self._address = arr.__array_interface__["data"][0] if own else None
         flat = arr.reshape(-1)
         step = max(1, flat.size // self._SAMPLE)
         self._hash = hash((arr.nbytes, flat[::step].tobytes(), flat[-1:].tobytes()))
@@ -521,5 +535,7 @@ class ContentKey:
         if self._hash != other._hash or self._nbytes != other._nbytes:
             return False
         if self._value is other._value and self._dtype == other._dtype:
+            return True
+        if self._address is not None and self._address == other._address:
             return True
         return self.digest() == other.digest()

@@ -164,7 +164,11 @@ def test_use_lists_follow_every_kind_of_edit():
     concat.inputs["values"][0] = a
     concat.inputs["values"][1:2] = [x, x]
     assert_use_lists_true(fn)
+    held, held_outputs = concat.inputs["values"], fn.block.outputs
     concat.inputs = {"values": [a, a], "axis": concat.inputs["axis"]}
+    held.append(x)                                    # lists that left their owner no longer count
+    fn.block.outputs = list(held_outputs)
+    held_outputs.append(x)
     relu = a.op
     relu.inputs["x"] = branch                         # (not a valid program; the books must still balance)
     relu.inputs.update(x=x)
@@ -265,3 +269,6 @@ def test_content_keys_equal_exactly_when_the_bytes_are():
     assert ContentKey(base) != ContentKey(tweaked)
     assert ContentKey(np.float32(1)) == ContentKey(np.array([1], np.float32))  # bytes, not shape
     assert ContentKey(base, np.float16) == ContentKey(base.astype(np.float16))
+    one, other = ContentKey(base), ContentKey(base.view())  # one weight, two numpy views of it
+    assert one == other and one._digest is None and other._digest is None
+    assert ContentKey(base, np.float16)._address is None  # a converted copy's memory is not kept

@@ -124,11 +124,11 @@ def bitwise_not_int(ctx, self: Var) -> Var:
 
 
 def _shift_amount(ctx, k: Var, last: int) -> tuple[Var, Var]:
-    """(k clamped to [0, last], whether k was outside [0, last])."""
+    """(k where it lies in [0, last] and 0 elsewhere, whether it lay outside)."""
     outside = ctx.b.op("logical_or", x=_op(ctx, "less", k, _i32(ctx, 0)),
                        y=_op(ctx, "greater", k, _i32(ctx, last)))
     return select(ctx, outside, _op(ctx, "mul", k, _i32(ctx, 0)), k), outside
-                  
+
 
 def _power_of_two(ctx, k: Var) -> Var:
     """2^k for int32 k in [0, 30], read from a table (exact, unlike a float pow)."""
