@@ -154,3 +154,17 @@ def test_ops_inside_a_composites_kernel_are_decomposed_too(monkeypatch):
     targets = {str(n.target) for n in graph.nodes if n.op == "call_function"}
     assert not {"aten.clamp_min.Tensor", "aten.upsample_nearest1d.default"} & targets, targets
     check_conversion(Composites(), (a, b))
+
+
+class Reversed(torch.nn.Module):
+    def forward(self, x, y):
+        return 1.0 - x, torch.rsub(x, y, alpha=2), torch.rsub(x.int(), 3)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16"])
+def test_rsub_lowers_without_a_trace(precision, monkeypatch):
+    x, y = torch.randn(3, 4), torch.randn(3, 4)
+    ep = torch.export.export(Reversed(), (x, y))
+    targets = [str(n.target) for n in _decomposed(ep, True, monkeypatch).graph.nodes if n.op == "call_function"]
+    assert targets.count("aten.rsub.Scalar") + targets.count("aten.rsub.Tensor") == 3, targets
+    check_conversion(Reversed(), (x, y), precision=precision)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import torch
 
+from ...mil import dtypes as dt
+from ...mil.program import Var
 from ..registry import lowering
 from .activation import log_softmax, softmax
 from .conv import convolution
 from .conversion import to_copy
+from .elementwise import sub
 from .creation import full
 from .norm import batch_norm_with_stats, layer_norm_output
 from .padding import constant_pad_nd, reflection_pad, replication_pad
@@ -148,6 +151,14 @@ def softmax_int(ctx, self, dim, dtype=None):
 def log_softmax_int(ctx, self, dim, dtype=None):
     """log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor"""
     return log_softmax(ctx, to_copy(ctx, self, dtype=dtype) if dtype is not None else self, dim, False)
+
+
+@lowering(aten.rsub.Scalar, aten.rsub.Tensor)
+def rsub(ctx, self, other, alpha=1):
+    """rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor: other - alpha * self"""
+    if isinstance(other, bool) or (self.dtype is dt.bool_ and not isinstance(other, Var)):
+        raise ctx.unsupported("rsub with a bool operand (decomposed)")
+    return sub(ctx, other, self, alpha)
 
 
 @lowering(aten.ones.default)
