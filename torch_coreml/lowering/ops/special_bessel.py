@@ -8,7 +8,7 @@ piece may hold inf or NaN, which `select` never lets through.
 
 Why follow torch's formulas so literally: torch computes them in float32, and for large arguments the
 result is dominated by float32 rounding (the phase x - pi/4 of J0 at x = 1e6 has lost its fraction), so
-only the same operations, in the same order, land within the fp32 tolerance. `_F` makes that easy:
+only the same operations, in the same order, land within the fp32 tolerance. `F` makes that easy:
 its Python operators emit MIL ops and evaluate left to right, as the C++ expressions do. Even so, Ai
 below x = -100 agrees only where every intermediate rounds as in torch: its phase (2/3)|x|^1.5 is in
 the thousands, so one ulp of a square root moves the result by more than the tolerance (torch's
@@ -23,121 +23,20 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from ...mil import dtypes as dt
-from ...mil.program import Var
-from ..registry import lowering
-from .elementwise import select
+from ._formula import F, horner, special, where
 
 aten = torch.ops.aten
 
 
-class _Scope:
-    """One lowering's builder and its fp32 consts, one per value: a formula repeats 2.0 or 0.5 many
-    times, and duplicates would only make work for the CSE pass."""
-
-    def __init__(self, ctx):
-        self.ctx, self._consts = ctx, {}
-
-    def const(self, value: float):
-        value = np.float32(value)
-        key = value.tobytes()
-        if key not in self._consts:
-            self._consts[key] = self.ctx.const(value, dt.fp32)
-        return self._consts[key]
-
-    def var(self, v) -> Var:
-        return v.v if isinstance(v, _F) else self.const(v)
-
-
-class _F:
-    """An fp32 (or bool) tensor inside a formula; operators and methods emit the MIL ops. A unary
-    function is emitted once per tensor however often the formula asks for it."""
-
-    __slots__ = ("s", "v", "_unaries")
-
-    def __init__(self, scope: _Scope, v: Var):
-        self.s, self.v, self._unaries = scope, v, {}
-
-    def _binary(self, mil_op, other, swapped=False):
-        a, b = self.v, self.s.var(other)
-        if swapped:
-            a, b = b, a
-        return _F(self.s, self.s.ctx.b.op(mil_op, x=a, y=b))
-
-    def __add__(self, o): return self._binary("add", o)
-    def __radd__(self, o): return self._binary("add", o, True)
-    def __sub__(self, o): return self._binary("sub", o)
-    def __rsub__(self, o): return self._binary("sub", o, True)
-    def __mul__(self, o): return self._binary("mul", o)
-    def __rmul__(self, o): return self._binary("mul", o, True)
-    def __truediv__(self, o): return self._binary("real_div", o)
-    def __rtruediv__(self, o): return self._binary("real_div", o, True)
-    def __neg__(self): return self._binary("mul", -1.0)
-    def __lt__(self, o): return self._binary("less", o)
-    def __le__(self, o): return self._binary("less_equal", o)
-    def __gt__(self, o): return self._binary("greater", o)
-    def __ge__(self, o): return self._binary("greater_equal", o)
-
-    def eq(self, o):
-        return self._binary("equal", o)
-
-    def _unary(self, mil_op, **extra):
-        if mil_op not in self._unaries:
-            self._unaries[mil_op] = _F(self.s, self.s.ctx.b.op(mil_op, x=self.v, **extra))
-        return self._unaries[mil_op]
-
-    def abs(self): return self._unary("abs")
-    def exp(self): return self._unary("exp")
-    def sqrt(self): return self._unary("sqrt")
-    def sin(self): return self._unary("sin")
-    def cos(self): return self._unary("cos")
-    def log(self): return self._unary("log", epsilon=self.s.const(0.0))  # MIL's default would shift log(x)
-
-    def isinf(self):
-        return self.abs().eq(math.inf)
-
-
-def _where(cond: _F, a, b) -> _F:
-    """a where cond, else b; a and b are _F or Python floats."""
-    s = cond.s
-    return _F(s, select(s.ctx, cond.v, s.var(a), s.var(b)))
-
-
-def _special(*targets):
-    """Register `formula(x: _F) -> _F` as the lowering of `targets`, computing in fp32."""
-
-    def register(formula):
-        def lower(ctx, **tensor):
-            (x,) = tensor.values()  # the schemas name it `self` or `x`
-            result = formula(_F(_Scope(ctx), ctx.cast(x, dt.fp32)))
-            return ctx.cast(result.v, ctx.float_dtype)
-
-        lower.__name__ = formula.__name__
-        lower.__doc__ = formula.__doc__
-        lowering(*targets)(lower)
-        return formula
-
-    return register
-
-
 # -- evaluation schemes ---------------------------------------------------------------------------
 
-def _horner(z: _F, coeffs) -> _F:
-    """coeffs[0] z^n + ... + coeffs[n], as torch's loops `p = p * z + c` round it."""
-    p = z * coeffs[0] + coeffs[1]
-    for c in coeffs[2:]:
-        p = p * z + c
-    return p
+def _ratio(z: F, numerator, denominator) -> F:
+    return horner(z, numerator) / horner(z, denominator)
 
 
-def _ratio(z: _F, numerator, denominator) -> _F:
-    return _horner(z, numerator) / _horner(z, denominator)
-
-
-def _chebyshev(t: _F, coeffs) -> _F:
+def _chebyshev(t: F, coeffs) -> F:
     """Half the sum of coeffs[k] T_k(t / 2), highest order first, by Clenshaw's recurrence (Cephes'
     `chbevl`, which torch's kernels use, with the same rounding order)."""
     b1, b2 = coeffs[0], 0.0
@@ -212,51 +111,51 @@ _I1_FAR = _significant((
     7.78576235018280120474e-01))
 
 
-def _near_i(a: _F, coeffs) -> _F:
+def _near_i(a: F, coeffs) -> F:
     """The [0, 8] series at a = |x|."""
     return _chebyshev(a / 2.0 - 2.0, coeffs)
 
 
-def _far_i(a: _F, coeffs) -> _F:
+def _far_i(a: F, coeffs) -> F:
     """The (8, inf) series at a = |x|: NaN stays NaN, inf gives the series' limit."""
     return _chebyshev(32.0 / a - 2.0, coeffs)
 
 
-def _odd(x: _F, magnitude: _F) -> _F:
+def _odd(x: F, magnitude: F) -> F:
     """f(x) for an odd f computed as f(|x|): negated for negative x (so f(-0.0) = +0.0, as in torch)."""
-    return _where(x < 0.0, -magnitude, magnitude)
+    return where(x < 0.0, -magnitude, magnitude)
 
 
-@_special(aten.i0.default, aten.special_modified_bessel_i0.default)
+@special(aten.i0.default, aten.special_modified_bessel_i0.default)
 def i0(x):
     """i0(Tensor self) -> Tensor"""
     a = x.abs()
-    return _where(a <= 8.0, a.exp() * _near_i(a, _I0_NEAR), a.exp() * _far_i(a, _I0_FAR) / a.sqrt())
+    return where(a <= 8.0, a.exp() * _near_i(a, _I0_NEAR), a.exp() * _far_i(a, _I0_FAR) / a.sqrt())
 
 
-@_special(aten.special_i0e.default)
+@special(aten.special_i0e.default)
 def i0e(x):
     """special_i0e(Tensor self) -> Tensor"""
     a = x.abs()
-    return _where(a <= 8.0, _near_i(a, _I0_NEAR), _far_i(a, _I0_FAR) / a.sqrt())
+    return where(a <= 8.0, _near_i(a, _I0_NEAR), _far_i(a, _I0_FAR) / a.sqrt())
 
 
-def _i1_near(a: _F) -> _F:
+def _i1_near(a: F) -> F:
     return a.exp() * a * _near_i(a, _I1_NEAR)
 
 
-@_special(aten.special_i1.default, aten.special_modified_bessel_i1.default)
+@special(aten.special_i1.default, aten.special_modified_bessel_i1.default)
 def i1(x):
     """special_i1(Tensor self) -> Tensor"""
     a = x.abs()
-    return _odd(x, _where(a <= 8.0, _i1_near(a), a.exp() * _far_i(a, _I1_FAR) / a.sqrt()))
+    return _odd(x, where(a <= 8.0, _i1_near(a), a.exp() * _far_i(a, _I1_FAR) / a.sqrt()))
 
 
-@_special(aten.special_i1e.default)
+@special(aten.special_i1e.default)
 def i1e(x):
     """special_i1e(Tensor self) -> Tensor"""
     a = x.abs()
-    return _odd(x, _where(a <= 8.0, _near_i(a, _I1_NEAR) * a, _far_i(a, _I1_FAR) / a.sqrt()))
+    return _odd(x, where(a <= 8.0, _near_i(a, _I1_NEAR) * a, _far_i(a, _I1_FAR) / a.sqrt()))
 
 
 # -- modified Bessel functions of the second kind: K0, K1 and e^x K ------------------------------
@@ -298,45 +197,45 @@ _K1_FAR = _significant((
     2.72062619048444266945e+00))
 
 
-def _k0_near(x: _F) -> _F:
+def _k0_near(x: F) -> F:
     """K0 on (0, 2]: the series minus log(x/2) I0(x), with I0 from its [0, 8] series."""
     i0_near = x.exp() * _near_i(x, _I0_NEAR)
     return _chebyshev(x * x - 2.0, _K0_NEAR) - (0.5 * x).log() * i0_near
 
 
-def _k1_near(x: _F) -> _F:
+def _k1_near(x: F) -> F:
     """K1 on (0, 2]: log(x/2) I1(x) plus the series over x."""
     return (0.5 * x).log() * _i1_near(x) + _chebyshev(x * x - 2.0, _K1_NEAR) / x
 
 
-def _second_kind(x: _F, near: _F, far: _F) -> _F:
+def _second_kind(x: F, near: F, far: F) -> F:
     """Join K's two pieces at 2; K(0) = inf and NaN for negative x (NaN and inf take the far piece)."""
-    result = _where(x <= 2.0, near, far)
-    return _where(x < 0.0, math.nan, _where(x.eq(0.0), math.inf, result))
+    result = where(x <= 2.0, near, far)
+    return where(x < 0.0, math.nan, where(x.eq(0.0), math.inf, result))
 
 
-@_special(aten.special_modified_bessel_k0.default)
+@special(aten.special_modified_bessel_k0.default)
 def modified_bessel_k0(x):
     """special_modified_bessel_k0(Tensor self) -> Tensor"""
     far = (-x).exp() * _chebyshev(8.0 / x - 2.0, _K0_FAR) / x.sqrt()
     return _second_kind(x, _k0_near(x), far)
 
 
-@_special(aten.special_modified_bessel_k1.default)
+@special(aten.special_modified_bessel_k1.default)
 def modified_bessel_k1(x):
     """special_modified_bessel_k1(Tensor self) -> Tensor"""
     far = (-x).exp() * _chebyshev(8.0 / x - 2.0, _K1_FAR) / x.sqrt()
     return _second_kind(x, _k1_near(x), far)
 
 
-@_special(aten.special_scaled_modified_bessel_k0.default)
+@special(aten.special_scaled_modified_bessel_k0.default)
 def scaled_modified_bessel_k0(x):
     """special_scaled_modified_bessel_k0(Tensor x) -> Tensor"""
     far = _chebyshev(8.0 / x - 2.0, _K0_FAR) / x.sqrt()
     return _second_kind(x, _k0_near(x) * x.exp(), far)
 
 
-@_special(aten.special_scaled_modified_bessel_k1.default)
+@special(aten.special_scaled_modified_bessel_k1.default)
 def scaled_modified_bessel_k1(x):
     """special_scaled_modified_bessel_k1(Tensor x) -> Tensor"""
     far = _chebyshev(8.0 / x - 2.0, _K1_FAR) / x.sqrt()
@@ -409,7 +308,7 @@ class _Hankel:
 
     torch writes w = 25/x^2 for order 0 and (5/x)(5/x) for order 1; each rounds its own way."""
 
-    def __init__(self, a: _F, order: int):
+    def __init__(self, a: F, order: int):
         five_over = 5.0 / a
         w = 25.0 / (a * a) if order == 0 else five_over * five_over
         p, q = (_J0_P, _J0_Q) if order == 0 else (_J1_P, _J1_Q)
@@ -417,61 +316,61 @@ class _Hankel:
         self.p, self.q = _ratio(w, *p), _ratio(w, *q)
         self.phase = a - (_PIO4 if order == 0 else _3PIO4)
 
-    def j(self) -> _F:
+    def j(self) -> F:
         return (self.p * self.phase.cos() - self.five_over * self.q * self.phase.sin()) * _SQ2OPI / self.a.sqrt()
 
-    def y(self) -> _F:
+    def y(self) -> F:
         return (self.p * self.phase.sin() + self.five_over * self.q * self.phase.cos()) * _SQ2OPI / self.a.sqrt()
 
 
-def _j0_near(a: _F) -> _F:
+def _j0_near(a: F) -> F:
     """J0 on [0, 5] at a = |x|; below 1e-5 torch takes 1 - x^2/4."""
     z = a * a
-    rational = (z - _J0_ZEROS_SQUARED[0]) * (z - _J0_ZEROS_SQUARED[1]) * _horner(z, _J0_R[0]) / _horner(z, _J0_R[1])
-    return _where(a < 1e-5, 1.0 - z / 4.0, rational)
+    rational = (z - _J0_ZEROS_SQUARED[0]) * (z - _J0_ZEROS_SQUARED[1]) * horner(z, _J0_R[0]) / horner(z, _J0_R[1])
+    return where(a < 1e-5, 1.0 - z / 4.0, rational)
 
 
-def _j1_near(x: _F) -> _F:
+def _j1_near(x: F) -> F:
     """J1 on [-5, 5] (the formula is odd in x)."""
     z = x * x
     return _ratio(z, *_J1_R) * x * (z - _J1_ZEROS_SQUARED[0]) * (z - _J1_ZEROS_SQUARED[1])
 
 
-def _second_kind_y(x: _F, near: _F, far: _F) -> _F:
+def _second_kind_y(x: F, near: F, far: F) -> F:
     """Join Y's pieces at 5: -inf at 0 and NaN for negative x (NaN and inf take the far piece)."""
-    result = _where(x <= 5.0, near, far)
-    return _where(x < 0.0, math.nan, _where(x.eq(0.0), -math.inf, result))
+    result = where(x <= 5.0, near, far)
+    return where(x < 0.0, math.nan, where(x.eq(0.0), -math.inf, result))
 
 
-@_special(aten.special_bessel_j0.default)
+@special(aten.special_bessel_j0.default)
 def bessel_j0(x):
     """special_bessel_j0(Tensor self) -> Tensor"""
     a = x.abs()
-    return _where(a <= 5.0, _j0_near(a), _Hankel(a, 0).j())
+    return where(a <= 5.0, _j0_near(a), _Hankel(a, 0).j())
 
 
-@_special(aten.special_bessel_j1.default)
+@special(aten.special_bessel_j1.default)
 def bessel_j1(x):
     """special_bessel_j1(Tensor self) -> Tensor"""
     a = x.abs()
-    return _where(a <= 5.0, _j1_near(x), _odd(x, _Hankel(a, 1).j()))
+    return where(a <= 5.0, _j1_near(x), _odd(x, _Hankel(a, 1).j()))
 
 
-@_special(aten.special_bessel_y0.default)
+@special(aten.special_bessel_y0.default)
 def bessel_y0(x):
     """special_bessel_y0(Tensor self) -> Tensor"""
     near = _ratio(x * x, *_Y0_R) + _TWOOPI * x.log() * _j0_near(x)
     return _second_kind_y(x, near, _Hankel(x, 0).y())
 
 
-@_special(aten.special_bessel_y1.default)
+@special(aten.special_bessel_y1.default)
 def bessel_y1(x):
     """special_bessel_y1(Tensor self) -> Tensor"""
     near = x * _ratio(x * x, *_Y1_R) + _TWOOPI * (_j1_near(x) * x.log() - 1.0 / x)
     return _second_kind_y(x, near, _Hankel(x, 1).y())
 
 
-@_special(aten.special_spherical_bessel_j0.default)
+@special(aten.special_spherical_bessel_j0.default)
 def spherical_bessel_j0(x):
     """special_spherical_bessel_j0(Tensor x) -> Tensor"""
     # sin(x)/x loses accuracy near 0, where torch sums the Taylor series to the x^12 term instead.
@@ -479,8 +378,8 @@ def spherical_bessel_j0(x):
     taylor = z * (1.0 / 6227020800.0)
     for c in (-1.0 / 39916800.0, 1.0 / 362880.0, -1.0 / 5040.0, 1.0 / 120.0, -1.0 / 6.0):
         taylor = z * (c + taylor)
-    result = _where(x.abs() < 0.5, 1.0 + taylor, x.sin() / x)
-    return _where(x.isinf(), 0.0, result)
+    result = where(x.abs() < 0.5, 1.0 + taylor, x.sin() / x)
+    return where(x.isinf(), 0.0, result)
 
 
 # -- Airy function Ai -----------------------------------------------------------------------------
@@ -518,11 +417,11 @@ _AIRY_LEFT_G = ((1.97339932091685679179e-02, 3.91103029615688277255e-01, 1.06579
                  4.91834570062930015649e-09))
 
 
-@_special(aten.special_airy_ai.default)
+@special(aten.special_airy_ai.default)
 def airy_ai(x):
     """special_airy_ai(Tensor x) -> Tensor"""
     cube = x * x * x
-    series = _AIRY_C1 * _horner(cube, _AIRY_F) - _AIRY_C2 * (x * _horner(cube, _AIRY_G))
+    series = _AIRY_C1 * horner(cube, _AIRY_F) - _AIRY_C2 * (x * horner(cube, _AIRY_G))
 
     zeta = 2.0 * x * x.sqrt() / 3.0  # exp(zeta) overflows from x = 26, where torch's Ai becomes 0 too
     right = _INV_SQRT_PI * _ratio(1.0 / zeta, *_AIRY_RIGHT) / (2.0 * x.sqrt().sqrt() * zeta.exp())
@@ -533,8 +432,8 @@ def airy_ai(x):
     zz = z * z
     phase = zeta_left + 0.25 * math.pi
     left = _INV_SQRT_PI / minus_x.sqrt().sqrt() * (
-        phase.sin() * (1.0 + zz * _horner(zz, _AIRY_LEFT_F[0]) / _horner(zz, _AIRY_LEFT_F[1]))
-        - phase.cos() * (z * _horner(zz, _AIRY_LEFT_G[0]) / _horner(zz, _AIRY_LEFT_G[1])))
+        phase.sin() * (1.0 + zz * horner(zz, _AIRY_LEFT_F[0]) / horner(zz, _AIRY_LEFT_F[1]))
+        - phase.cos() * (z * horner(zz, _AIRY_LEFT_G[0]) / horner(zz, _AIRY_LEFT_G[1])))
 
-    result = _where(x < -2.09, left, _where(x >= 2.09, right, series))
-    return _where(x.isinf(), math.nan, _where(x > 103.892, 0.0, result))
+    result = where(x < -2.09, left, where(x >= 2.09, right, series))
+    return where(x.isinf(), math.nan, where(x > 103.892, 0.0, result))
